@@ -1,0 +1,5 @@
+"""``python -m ormbench``: the same as the ``ormbench`` command."""
+
+from ormbench.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,100 @@
+"""The ``ormbench`` command: keep a server, seed, and inspect pages, plans and runs.
+
+Every subcommand takes the same server and dataset options as the pytest plugin, resolved the
+same way (option > env > ini > default). A user mistake prints one line and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import configparser
+import os
+import signal
+import sys
+import tomllib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import FrameType
+
+from ormbench import __version__
+from ormbench.config import SETTINGS, Settings, resolve
+from ormbench.errors import OrmbenchError
+
+Command = Callable[[argparse.Namespace, Settings], int]
+COMMANDS: dict[str, tuple[str, Command, Callable[[argparse.ArgumentParser], None]]] = {}
+
+
+def command(name: str, help: str, args: Callable[[argparse.ArgumentParser], None] = lambda p: None):
+    """Register a subcommand: its help, its own arguments, and its function."""
+
+    def wrap(fn: Command) -> Command:
+        COMMANDS[name] = (help, fn, args)
+        return fn
+
+    return wrap
+
+
+def read_ini(cwd: Path | None = None) -> dict[str, str]:
+    """ormbench's keys from the pytest ini of the current directory (pytest.ini or pyproject)."""
+    cwd = cwd or Path.cwd()
+    names = {s.ini for s in SETTINGS}
+    if (cwd / "pytest.ini").is_file():
+        parser = configparser.ConfigParser()
+        parser.read(cwd / "pytest.ini")
+        if parser.has_section("pytest"):
+            return {k: v for k, v in parser.items("pytest") if k in names}
+    if (cwd / "pyproject.toml").is_file():
+        with open(cwd / "pyproject.toml", "rb") as f:
+            data = tomllib.load(f)
+        ini = data.get("tool", {}).get("pytest", {}).get("ini_options", {})
+        return {k: str(v) for k, v in ini.items() if k in names}
+    return {}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("server and dataset")
+    for s in SETTINGS:
+        group.add_argument(s.option, dest=s.name, default=None, help=f"{s.help} [env {s.env}]")
+    parser = argparse.ArgumentParser(
+        prog="ormbench", description="What loading a page through SQLAlchemy really costs."
+    )
+    parser.add_argument("--version", action="version", version=f"ormbench {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (help_text, _fn, add_args) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text, parents=[common])
+        add_args(p)
+    return parser
+
+
+def _sigterm(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # unwind, so that servers and temp dirs are removed
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _load_commands()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _sigterm)
+    try:
+        settings = resolve(
+            options={s.name: getattr(args, s.name) for s in SETTINGS},
+            env=os.environ,
+            ini=read_ini(),
+        )
+        return COMMANDS[args.command][1](args, settings)
+    except OrmbenchError as exc:
+        print(f"ormbench: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("ormbench: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        from ormbench.pg.local import stop_all
+
+        stop_all()
+
+
+def _load_commands() -> None:
+    # Subcommands register themselves on import; importing here keeps `--help` complete.
+    from ormbench import commands  # noqa: F401

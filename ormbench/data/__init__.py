@@ -1,0 +1,1 @@
+"""The modelled schema, its factories, dataset profiles and the seeder."""

@@ -1,0 +1,141 @@
+"""The pytest plugin: options, the session's server, and what it prints in the header.
+
+Loaded through the ``pytest11`` entry point. The server is provisioned once per session, and
+only when a collected test needs it (any test using ``pg_server``), so a run of pure unit tests
+starts no PostgreSQL. Fixtures live in the repository's ``fixtures/`` package.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+import pytest
+
+from ormbench.config import SETTINGS, Settings, resolve
+from ormbench.errors import OrmbenchError
+from ormbench.pg import PgServer, choose_backend, provision
+from ormbench.runinfo import versions
+
+
+@dataclass
+class OrmbenchSession:
+    """Per-session state: the settings and, once needed, the server."""
+
+    settings: Settings
+    server: PgServer | None = None
+    why: str = ""
+    header: list[str] = field(default_factory=list)
+    _previous_sigterm: Any = None
+
+    def get_server(self) -> PgServer:
+        if self.server is None:
+            _backend, self.why = choose_backend(self.settings)
+            self.server = provision(self.settings)
+        return self.server
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+
+
+SESSION_KEY = pytest.StashKey[OrmbenchSession]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("ormbench", "ormbench: PostgreSQL and datasets")
+    for s in SETTINGS:
+        where = f"[env {s.env}, ini {s.ini}, default {s.default!r}]"
+        group.addoption(s.option, dest=f"ormbench_{s.name}", default=None, help=f"{s.help} {where}")
+        parser.addini(s.ini, help=s.help, default=None)
+
+
+def settings_from_config(config: pytest.Config) -> Settings:
+    """Resolve settings: option > env > ini > default (fixture arguments come later)."""
+    options = {s.name: config.getoption(f"ormbench_{s.name}") for s in SETTINGS}
+    ini = {s.name: config.getini(s.ini) for s in SETTINGS}
+    try:
+        return resolve(options=options, env=os.environ, ini=ini)
+    except OrmbenchError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def _sigterm_to_interrupt(signum: int, frame: FrameType | None) -> None:
+    # pytest unwinds a KeyboardInterrupt through every fixture's teardown; a bare SIGTERM would
+    # kill the process and leave the server and its temp dir behind.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    state = OrmbenchSession(settings_from_config(config))
+    config.stash[SESSION_KEY] = state
+    config.addinivalue_line("markers", "needs_pg: the test uses ormbench's PostgreSQL server")
+    if hasattr(signal, "SIGTERM") and _is_main_thread():
+        state._previous_sigterm = signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(SESSION_KEY, None)
+    if state is None:
+        return
+    state.stop()
+    if state._previous_sigterm is not None and _is_main_thread():
+        signal.signal(signal.SIGTERM, state._previous_sigterm)
+
+
+def _is_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def session_state(config: pytest.Config) -> OrmbenchSession:
+    return config.stash[SESSION_KEY]
+
+
+def server_lines(state: OrmbenchSession) -> list[str]:
+    """Header lines: the backend and why, the server version and the settings that shape plans."""
+    server = state.get_server()
+    settings = " ".join(f"{k}={v}" for k, v in server.settings.items())
+    return [
+        f"ormbench: {server.describe()} [{state.why}]",
+        f"ormbench: server settings: {settings}",
+    ]
+
+
+def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> list[str]:
+    """Start the server here when a test needs it, so its description heads the run."""
+    if config.option.collectonly or not any(
+        "pg_server" in getattr(item, "fixturenames", ()) for item in items
+    ):
+        return []
+    state = session_state(config)
+    try:
+        return server_lines(state)
+    except OrmbenchError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
+    """Every saved run records what its figures depend on (the gate refuses mismatches)."""
+    state = config.stash.get(SESSION_KEY, None)
+    info: dict[str, Any] = {"versions": versions()}
+    if state is not None and state.server is not None:
+        server = state.server
+        info["server"] = {
+            "backend": server.backend,
+            "version": server.server_version,
+            "settings": dict(server.settings),
+        }
+    machine_info["ormbench"] = info
+
+
+def iter_servers(config: pytest.Config) -> Iterator[PgServer]:
+    state = config.stash.get(SESSION_KEY, None)
+    if state is not None and state.server is not None:
+        yield state.server
