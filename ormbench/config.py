@@ -34,6 +34,18 @@ def _choice(choices: tuple[str, ...]) -> Callable[[str, str], str]:
     return parse
 
 
+def _choice_list(choices: tuple[str, ...]) -> Callable[[str, str], tuple[str, ...]]:
+    one = _choice(choices)
+
+    def parse(value: str, source: str) -> tuple[str, ...]:
+        items = tuple(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))
+        if not items:
+            raise ConfigError(f"{source} is empty; choose from: {', '.join(choices)}")
+        return tuple(one(v, source) for v in items)
+
+    return parse
+
+
 def _positive_float(value: str, source: str) -> float:
     try:
         number = float(value)
@@ -126,10 +138,10 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "json_loader",
-        "JSON decoder psycopg uses for jsonb: json or orjson",
-        "json",
-        _choice(("json", "orjson")),
-        ("json", "orjson"),
+        "JSON decoder(s) psycopg uses for jsonb, comma-separated: json, orjson "
+        "(each one is an axis of the benchmark matrix)",
+        ("json",),
+        _choice_list(("json", "orjson")),
     ),
     Setting(
         "strategies_from",

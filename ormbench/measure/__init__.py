@@ -1,0 +1,1 @@
+"""Measuring a strategy: captured statements, paired timing statistics, deterministic counters."""

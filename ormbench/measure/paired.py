@@ -1,0 +1,128 @@
+"""One benchmark case, measured against the floor: paired rounds, capture and counters.
+
+Every timed round of a strategy is paired with an execution of ``dbapi_fetchall`` on the same
+request, adjacent in time, outside the timed region. The per-round ratio cancels the machine's
+drift; its median and 95% interval are the primary figures (measured.md: sequential runs read
+a 2.0x ratio as 1.2x).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ormbench.measure.capture import Capture, capture
+from ormbench.measure.counters import call_count, peak_memory
+from ormbench.measure.stats import median_ci, paired_ratios
+from ormbench.query.spec import ContentRequest, Page
+from ormbench.strategies import StrategyContext, get_strategy
+
+# The floor every ratio is measured against.
+FLOOR = "dbapi_fetchall"
+# Default JSON loader; other loaders add a suffix to ids and groups.
+DEFAULT_LOADER = "json"
+# Seconds of timed plus paired execution one benchmark aims for.
+ROUND_BUDGET_S = 0.5
+# Bounds on rounds: enough samples for a 95% interval and a U test; a ceiling for fast cases.
+MIN_ROUNDS = 15
+MAX_ROUNDS = 150
+# Untimed executions (strategy and floor) before the first timed round.
+WARMUP = 2
+
+
+@dataclass(frozen=True)
+class Case:
+    """One cell of the matrix: scenario x page size x strategy (x JSON loader)."""
+
+    scenario: str
+    page_size: int
+    strategy: str
+    loader: str = DEFAULT_LOADER
+
+    @property
+    def group(self) -> str:
+        suffix = "" if self.loader == DEFAULT_LOADER else f"-{self.loader}"
+        return f"{self.scenario}-p{self.page_size}{suffix}"
+
+    @property
+    def id(self) -> str:
+        return f"{self.group}-{self.strategy}"
+
+
+class PageMismatch(AssertionError):
+    """A strategy returned another page than the floor: its timing would be meaningless."""
+
+
+@dataclass
+class Prepared:
+    """What is known about a case before its timed rounds."""
+
+    case: Case
+    target: Callable[[], Page]
+    floor: Callable[[], Page]
+    page: Page
+    capture: Capture
+    calls: int
+    peak_bytes: int
+    rounds: int
+    floor_times: list[float] = field(default_factory=list)
+
+    def pair(self) -> None:
+        """Run the floor once, timed, right before a timed round (pedantic's setup)."""
+        start = time.perf_counter()
+        self.floor()
+        self.floor_times.append(time.perf_counter() - start)
+
+
+def prepare(case: Case, ctx: StrategyContext, req: ContentRequest) -> Prepared:
+    """Warm up, check the page against the floor, capture statements, count, size the rounds."""
+    strategy, floor_fn = get_strategy(case.strategy), get_strategy(FLOOR)
+
+    def target() -> Page:
+        return strategy(ctx, req)
+
+    def floor() -> Page:
+        return floor_fn(ctx, req)
+
+    for _ in range(WARMUP):
+        page, expected = target(), floor()
+    problems = expected.diff(page)
+    if problems:
+        raise PageMismatch(f"{case.id}: not the page {FLOOR} returns: {'; '.join(problems)}")
+    with capture(ctx.engine) as captured:
+        target()
+    calls = call_count(target)
+    peak = peak_memory(target)
+    start = time.perf_counter()
+    target()
+    floor()
+    once = time.perf_counter() - start
+    rounds = max(MIN_ROUNDS, min(MAX_ROUNDS, int(ROUND_BUDGET_S / max(once, 1e-6))))
+    return Prepared(case, target, floor, page, captured, calls, peak, rounds)
+
+
+def extra_info(prepared: Prepared, round_times: list[float]) -> dict[str, Any]:
+    """The figures saved with a benchmark: paired ratios, samples, statements, counters."""
+    floor_times = prepared.floor_times[-len(round_times) :]
+    ratios = paired_ratios(round_times, floor_times)
+    summary = median_ci(ratios)
+    cap = prepared.capture
+    rows = len(prepared.page)
+    return {
+        "scenario": prepared.case.scenario,
+        "page_size": prepared.case.page_size,
+        "strategy": prepared.case.strategy,
+        "json_loader": prepared.case.loader,
+        "rows": rows,
+        "statements": cap.count,
+        "rows_fetched": cap.rows_fetched,
+        "fetch_ratio": (cap.rows_fetched / rows) if rows else None,
+        "calls": prepared.calls,
+        "peak_bytes": prepared.peak_bytes,
+        "ratio": summary.as_dict(),
+        "ratio_samples": ratios,
+        "floor_samples": floor_times,
+        "sql": [s.sql for s in cap.statements],
+    }
