@@ -1,4 +1,4 @@
-"""The subcommands of ``ormbench``; each is one small function registered with the CLI."""
+"""Server subcommands: keep a server between runs."""
 
 from __future__ import annotations
 

@@ -1,0 +1,76 @@
+"""``ormbench compare``: strategies interleaved round-robin, as ratios to the floor."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ormbench.cli import command
+from ormbench.commands.page import case_arguments, resolve_request
+from ormbench.config import Settings
+from ormbench.errors import ConfigError
+from ormbench.measure.paired import FLOOR
+from ormbench.measure.roundrobin import round_robin
+from ormbench.strategies import STRATEGIES, StrategyContext, get_strategy, label
+from ormbench.workspace import open_workspace
+
+# Rounds of the round-robin unless --rounds says otherwise.
+DEFAULT_ROUNDS = 200
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    case_arguments(parser, strategy=False)
+    parser.add_argument(
+        "--strategies", default="", help="comma-separated strategies (default: all registered)"
+    )
+    parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, help="timed rounds")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the per-round shuffle")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+@command("compare", "time strategies interleaved round-robin in shuffled order", _arguments)
+def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
+    names = [s for s in args.strategies.split(",") if s] or list(STRATEGIES)
+    if FLOOR not in names:
+        names.append(FLOOR)
+    strategies = {name: get_strategy(name) for name in names}
+    if args.rounds < 6:
+        raise ConfigError(f"--rounds {args.rounds} is too few for a 95% interval; use 6 or more")
+    with open_workspace(settings) as ws:
+        req = resolve_request(ws, args.scenario, args.page_size)
+        engine = ws.engine_for(settings.json_loader[0])
+        ctx = StrategyContext(engine)
+        try:
+            fns = {name: (lambda fn=fn: fn(ctx, req)) for name, fn in strategies.items()}
+            result = round_robin(fns, FLOOR, args.rounds, args.seed)
+        finally:
+            engine.dispose()
+    rows = []
+    for name in names:
+        ratio = result.ratio(name)
+        rows.append(
+            {
+                "strategy": name,
+                "median_ms": result.median(name) * 1e3,
+                "ratio": ratio.as_dict(),
+                "label": label(strategies[name]),
+            }
+        )
+    if args.json:
+        doc = {
+            "scenario": args.scenario,
+            "page_size": args.page_size,
+            "rounds": args.rounds,
+            "strategies": rows,
+        }
+        print(json.dumps(doc, indent=2))
+        return 0
+    print(f"{args.scenario} p{args.page_size}: {args.rounds} shuffled rounds, ratio to {FLOOR}")
+    width = max(len(r["strategy"]) for r in rows)
+    for r in sorted(rows, key=lambda r: r["ratio"]["median"]):
+        q = r["ratio"]
+        print(
+            f"  {r['strategy']:<{width}}  {r['median_ms']:8.3f} ms  {q['median']:5.2f} "
+            f"[{q['ci_low']:.2f}-{q['ci_high']:.2f}]  {r['label']}"
+        )
+    return 0

@@ -1,0 +1,58 @@
+"""Round-robin timing: every round runs every strategy once, in a freshly shuffled order.
+
+This is the reference the paired pytest figures are checked against: no strategy runs in a
+block of its own, so machine drift lands on all of them alike, and the shuffle keeps any one
+strategy from always following another (cache and allocator effects).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from ormbench.measure.stats import RatioSummary, median_ci
+
+# Untimed rounds before the first timed one.
+WARMUP_ROUNDS = 3
+
+
+@dataclass(frozen=True)
+class RoundRobinResult:
+    """Per-strategy times of every round, and per-round ratios to the floor."""
+
+    times: dict[str, list[float]]
+    floor: str
+
+    def ratios(self, name: str) -> list[float]:
+        return [t / f for t, f in zip(self.times[name], self.times[self.floor], strict=True)]
+
+    def ratio(self, name: str) -> RatioSummary:
+        return median_ci(self.ratios(name))
+
+    def median(self, name: str) -> float:
+        return median_ci(self.times[name]).median
+
+
+def round_robin(
+    fns: Mapping[str, Callable[[], object]], floor: str, rounds: int, seed: int = 0
+) -> RoundRobinResult:
+    """Time ``rounds`` rounds of all ``fns`` (which must include ``floor``), shuffled per round."""
+    if floor not in fns:
+        raise ValueError(f"the floor {floor!r} must be among the strategies")
+    rng = random.Random(seed)
+    names = list(fns)
+    for _ in range(WARMUP_ROUNDS):
+        for name in names:
+            fns[name]()
+    times: dict[str, list[float]] = {name: [] for name in names}
+    clock = time.perf_counter
+    for _ in range(rounds):
+        rng.shuffle(names)
+        for name in names:
+            fn = fns[name]
+            start = clock()
+            fn()
+            times[name].append(clock() - start)
+    return RoundRobinResult(times, floor)
