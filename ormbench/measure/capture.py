@@ -55,59 +55,49 @@ _active: Capture | None = None
 
 
 class _Recording:
-    """Mixin for psycopg cursors: record execute() and count fetched rows."""
+    """Mixin for psycopg cursors: record execute() and count fetched rows.
 
+    Placed before the psycopg class in the bases, so ``super()`` reaches psycopg's methods.
+    """
+
+    _server_side = False
     _ob_statement: Statement | None = None
 
-    def _ob_record(self, query: Any, params: Any, server_side: bool) -> None:
+    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
         self._ob_statement = None
         if _active is not None:
-            sql = query if isinstance(query, str) else query.as_string(self)  # type: ignore[arg-type]
-            self._ob_statement = Statement(sql=sql, params=params, server_side=server_side)
+            sql = query if isinstance(query, str) else query.as_string(self)
+            self._ob_statement = Statement(sql=sql, params=params, server_side=self._server_side)
             _active.statements.append(self._ob_statement)
+        return super().execute(query, params, **kwargs)  # type: ignore[misc]
 
     def _ob_count(self, rows: Any) -> Any:
         if self._ob_statement is not None and rows is not None:
             self._ob_statement.rows_fetched += len(rows) if isinstance(rows, list) else 1
         return rows
 
-
-class RecordingCursor(_Recording, psycopg.Cursor):
-    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-        self._ob_record(query, params, server_side=False)
-        return super().execute(query, params, **kwargs)
-
     def fetchone(self) -> Any:
-        return self._ob_count(super().fetchone())
+        return self._ob_count(super().fetchone())  # type: ignore[misc]
 
     def fetchmany(self, size: int = 0) -> Any:
-        return self._ob_count(super().fetchmany(size))
+        return self._ob_count(super().fetchmany(size))  # type: ignore[misc]
 
     def fetchall(self) -> Any:
-        return self._ob_count(super().fetchall())
+        return self._ob_count(super().fetchall())  # type: ignore[misc]
 
     def __iter__(self) -> Iterator[Any]:
-        for row in super().__iter__():
+        for row in super().__iter__():  # type: ignore[misc]
             yield self._ob_count(row)
+
+
+class RecordingCursor(_Recording, psycopg.Cursor):
+    """A client-side cursor that records what it sends."""
 
 
 class RecordingServerCursor(_Recording, psycopg.ServerCursor):
-    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-        self._ob_record(query, params, server_side=True)
-        return super().execute(query, params, **kwargs)
+    """A server-side (named) cursor that records what it sends, e.g. for yield_per."""
 
-    def fetchone(self) -> Any:
-        return self._ob_count(super().fetchone())
-
-    def fetchmany(self, size: int = 0) -> Any:
-        return self._ob_count(super().fetchmany(size))
-
-    def fetchall(self) -> Any:
-        return self._ob_count(super().fetchall())
-
-    def __iter__(self) -> Iterator[Any]:
-        for row in super().__iter__():
-            yield self._ob_count(row)
+    _server_side = True
 
 
 def _checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
