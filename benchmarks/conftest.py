@@ -4,13 +4,31 @@ from __future__ import annotations
 
 import pytest
 
-from ormbench.measure.paired import Case
+from ormbench.measure.paired import DEFAULT_LOADER, Case
 from ormbench.plugin import session_state
 from ormbench.query.scenarios import LARGE_PAGE_SIZE, PAGE_SIZES, SCENARIOS
 from ormbench.strategies import STRATEGIES
 
 # Markers whose benchmarks are slow or need a bigger dataset; they run only when selected.
 OPT_IN_MARKERS = ("large", "infra", "pathology")
+# The perf gate's subset (`-m gate`, docs/gate.md): the production request, the request whose
+# cost is on the server (rare tag) and the one without the EXISTS (no tag), at the smallest and
+# largest default page sizes, every strategy, default JSON loader: 54 benchmarks, about 1.5
+# minutes per side on `ci` (2 cores), so base and head fit one CI job.
+GATE_SCENARIOS = ("canonical", "rare_tag", "no_tag")
+GATE_PAGE_SIZES = (10, 100)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "gate: the perf gate's subset (docs/gate.md)")
+
+
+def _in_gate(case: Case) -> bool:
+    return (
+        case.scenario in GATE_SCENARIOS
+        and case.page_size in GATE_PAGE_SIZES
+        and case.loader == DEFAULT_LOADER
+    )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -24,7 +42,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                 marks = [pytest.mark.large] if size == LARGE_PAGE_SIZE else []
                 for strategy in STRATEGIES:
                     case = Case(scenario, size, strategy, loader)
-                    params.append(pytest.param(case, id=case.id, marks=marks))
+                    gate = [pytest.mark.gate] if _in_gate(case) else []
+                    params.append(pytest.param(case, id=case.id, marks=marks + gate))
     metafunc.parametrize("case", params)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from ormbench.measure.capture import Capture, capture
 from ormbench.measure.counters import call_count, peak_memory
+from ormbench.measure.plans import plan_shapes
 from ormbench.measure.stats import median_ci, paired_ratios
 from ormbench.query.spec import ContentRequest, Page
 from ormbench.strategies import StrategyContext, get_strategy
@@ -68,6 +69,8 @@ class Prepared:
     peak_bytes: int
     rounds: int
     floor_times: list[float] = field(default_factory=list)
+    # Normalized plan shape of each captured statement (ormbench.measure.plans), as dicts.
+    plans: list[dict[str, Any]] = field(default_factory=list)
 
     def pair(self) -> None:
         """Run the floor once, timed, right before a timed round (pedantic's setup)."""
@@ -93,6 +96,8 @@ def prepare(case: Case, ctx: StrategyContext, req: ContentRequest) -> Prepared:
         raise PageMismatch(f"{case.id}: not the page {FLOOR} returns: {'; '.join(problems)}")
     with capture(ctx.engine) as captured:
         target()
+    # EXPLAIN (no ANALYZE) of exactly the captured statements, outside every timed region.
+    plans = [shape.as_dict() for shape in plan_shapes(ctx.engine, captured.statements)]
     calls = call_count(target)
     peak = peak_memory(target)
     start = time.perf_counter()
@@ -100,7 +105,7 @@ def prepare(case: Case, ctx: StrategyContext, req: ContentRequest) -> Prepared:
     floor()
     once = time.perf_counter() - start
     rounds = max(MIN_ROUNDS, min(MAX_ROUNDS, int(ROUND_BUDGET_S / max(once, 1e-6))))
-    return Prepared(case, target, floor, page, captured, calls, peak, rounds)
+    return Prepared(case, target, floor, page, captured, calls, peak, rounds, plans=plans)
 
 
 def extra_info(prepared: Prepared, round_times: list[float]) -> dict[str, Any]:
@@ -125,4 +130,5 @@ def extra_info(prepared: Prepared, round_times: list[float]) -> dict[str, Any]:
         "ratio_samples": ratios,
         "floor_samples": floor_times,
         "sql": [s.sql for s in cap.statements],
+        "plans": prepared.plans,
     }

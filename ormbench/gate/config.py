@@ -1,0 +1,229 @@
+"""The gate's thresholds and budgets: one TOML file, ``ormbench-gate.toml`` at the repo root.
+
+Layout (every key optional; docs/gate.md explains each)::
+
+    [defaults]
+    threshold = 0.06         # timing: the median ratio must rise by more than this fraction
+    alpha = 0.01             # timing: one-sided Mann-Whitney U significance level
+    calls_tolerance = 0.02   # near-deterministic: allowed relative change of Python calls
+    min_samples = 10         # timing: fewer paired rounds per side give no timing verdict
+    fail_on_missing = true   # a benchmark of base absent from head fails the gate
+
+    [[override]]             # later overrides win; match is a glob over id or group
+    match = ["rare_tag-*"]
+    threshold = 0.08
+
+    [[budget]]               # absolute budget on head's median, where configured only
+    match = "canonical-p10-*"
+    dataset = "production"   # profile name or fingerprint hash; omitted: any dataset
+    median_ms = 500
+    fail = true
+
+    [history]
+    step_threshold = 0.10    # `ormbench history`: ratio change that makes a step
+
+A key that is not one of these is an error naming the key and the file, so a typo never
+silently leaves a default in force.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from ormbench.errors import ConfigError
+
+# File name looked up in the current directory when --config is not given.
+CONFIG_FILE = "ormbench-gate.toml"
+# Defaults, calibrated from A/A runs of the `ci` gate subset (docs/gate.md, "Calibration").
+# Fraction by which head's median ratio to dbapi_fetchall must exceed base's (6%: the
+# smallest threshold with under 1% A/A false alarms, two interleaved pairs per side).
+DEFAULT_THRESHOLD = 0.06
+# One-sided Mann-Whitney U level; small because pooled rounds are not fully independent.
+DEFAULT_ALPHA = 0.01
+# Relative change of cProfile calls per warm execution (they drift +-2 calls in ~2,000).
+DEFAULT_CALLS_TOLERANCE = 0.02
+# Fewer paired rounds than this per side: the U test has no power; no timing verdict.
+DEFAULT_MIN_SAMPLES = 10
+# History: a sustained ratio change beyond this is a step. Larger than the gate's threshold:
+# consecutive pushes run on different runners, not interleaved on one.
+DEFAULT_STEP_THRESHOLD = 0.10
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """What decides one benchmark's verdicts."""
+
+    threshold: float = DEFAULT_THRESHOLD
+    alpha: float = DEFAULT_ALPHA
+    calls_tolerance: float = DEFAULT_CALLS_TOLERANCE
+    min_samples: int = DEFAULT_MIN_SAMPLES
+
+
+@dataclass(frozen=True)
+class Override:
+    """Thresholds for the benchmarks or groups matching any of ``match``."""
+
+    match: tuple[str, ...]
+    values: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """An absolute budget: head's median time of the matching benchmarks, in milliseconds."""
+
+    match: tuple[str, ...]
+    median_ms: float
+    dataset: str | None = None
+    fail: bool = True
+
+    def applies(self, name: str, group: str | None, dataset_names: Sequence[str]) -> bool:
+        if self.dataset is not None and self.dataset not in dataset_names:
+            return False
+        return _matches(self.match, name, group)
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """The whole configuration: defaults, overrides in order, budgets."""
+
+    defaults: Thresholds = field(default_factory=Thresholds)
+    overrides: tuple[Override, ...] = ()
+    budgets: tuple[Budget, ...] = ()
+    fail_on_missing: bool = True
+    step_threshold: float = DEFAULT_STEP_THRESHOLD
+    source: str = "built-in defaults"
+
+    def for_bench(self, name: str, group: str | None) -> Thresholds:
+        """The thresholds of one benchmark: defaults, then every matching override in order."""
+        out = self.defaults
+        for override in self.overrides:
+            if _matches(override.match, name, group):
+                out = replace(out, **override.values)
+        return out
+
+
+def _matches(patterns: Sequence[str], name: str, group: str | None) -> bool:
+    return any(
+        fnmatch.fnmatchcase(name, p) or (group is not None and fnmatch.fnmatchcase(group, p))
+        for p in patterns
+    )
+
+
+_THRESHOLD_KEYS = {f.name: f.type for f in fields(Thresholds)}
+_DEFAULT_KEYS = {*_THRESHOLD_KEYS, "fail_on_missing"}
+_BUDGET_KEYS = {"match", "median_ms", "dataset", "fail"}
+
+
+def load_config(path: Path | None = None, cwd: Path | None = None) -> GateConfig:
+    """The config at ``path``; without one, ``ormbench-gate.toml`` here, else the defaults."""
+    if path is None:
+        candidate = (cwd or Path.cwd()) / CONFIG_FILE
+        if not candidate.is_file():
+            return GateConfig()
+        path = candidate
+    if not path.is_file():
+        raise ConfigError(f"gate config {path} not found; pass --config FILE or create it")
+    try:
+        doc = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"gate config {path} is not valid TOML: {exc}") from None
+    return parse_config(doc, str(path))
+
+
+def parse_config(doc: Mapping[str, Any], source: str) -> GateConfig:
+    """Validate a parsed config document; every bad key or value names itself and the file."""
+    unknown = set(doc) - {"defaults", "override", "budget", "history"}
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown section(s) {', '.join(sorted(unknown))}; "
+            "expected [defaults], [[override]], [[budget]], [history]"
+        )
+    raw_history = dict(doc.get("history") or {})
+    _check_keys(raw_history, {"step_threshold"}, f"{source} [history]")
+    step = _thresholds(
+        {"threshold": raw_history.get("step_threshold", DEFAULT_STEP_THRESHOLD)},
+        f"{source} [history] step_threshold",
+    )["threshold"]
+    raw_defaults = dict(doc.get("defaults") or {})
+    _check_keys(raw_defaults, _DEFAULT_KEYS, f"{source} [defaults]")
+    fail_on_missing = raw_defaults.pop("fail_on_missing", True)
+    if not isinstance(fail_on_missing, bool):
+        raise ConfigError(f"{source} [defaults]: fail_on_missing must be true or false")
+    defaults = replace(Thresholds(), **_thresholds(raw_defaults, f"{source} [defaults]"))
+    overrides = []
+    for n, raw in enumerate(doc.get("override") or [], 1):
+        where = f"{source} [[override]] #{n}"
+        raw = dict(raw)
+        _check_keys(raw, {*_THRESHOLD_KEYS, "match"}, where)
+        match = _patterns(raw.pop("match", None), where)
+        overrides.append(Override(match, _thresholds(raw, where)))
+    budgets = []
+    for n, raw in enumerate(doc.get("budget") or [], 1):
+        where = f"{source} [[budget]] #{n}"
+        _check_keys(raw, _BUDGET_KEYS, where)
+        median = raw.get("median_ms")
+        if not isinstance(median, int | float) or isinstance(median, bool) or median <= 0:
+            raise ConfigError(f"{where}: median_ms must be a positive number of milliseconds")
+        dataset = raw.get("dataset")
+        if dataset is not None and not isinstance(dataset, str):
+            raise ConfigError(f"{where}: dataset must be a profile name or fingerprint hash")
+        fail = raw.get("fail", True)
+        if not isinstance(fail, bool):
+            raise ConfigError(f"{where}: fail must be true or false")
+        budgets.append(Budget(_patterns(raw.get("match"), where), float(median), dataset, fail))
+    return GateConfig(defaults, tuple(overrides), tuple(budgets), fail_on_missing, step, source)
+
+
+def _check_keys(raw: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    unknown = set(raw) - allowed
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key(s) {', '.join(sorted(unknown))}; "
+            f"allowed: {', '.join(sorted(allowed))}"
+        )
+
+
+def _patterns(value: Any, where: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not value or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"{where}: match must be a glob or a list of globs (ids or groups)")
+    return tuple(value)
+
+
+def _thresholds(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where}: {key} must be a number, got {value!r}")
+        if key == "min_samples":
+            if int(value) != value or value < 2:
+                raise ConfigError(f"{where}: min_samples must be a whole number >= 2")
+            value = int(value)
+        elif key == "alpha" and not 0 < value < 1:
+            raise ConfigError(f"{where}: alpha must be between 0 and 1, got {value}")
+        elif key in ("threshold", "calls_tolerance") and not 0 <= value < 10:
+            raise ConfigError(f"{where}: {key} is a fraction (0.05 = 5%), got {value}")
+        out[key] = float(value) if key != "min_samples" else value
+    return out
+
+
+__all__ = [
+    "CONFIG_FILE",
+    "DEFAULT_ALPHA",
+    "DEFAULT_CALLS_TOLERANCE",
+    "DEFAULT_MIN_SAMPLES",
+    "DEFAULT_STEP_THRESHOLD",
+    "DEFAULT_THRESHOLD",
+    "Budget",
+    "GateConfig",
+    "Override",
+    "Thresholds",
+    "load_config",
+    "parse_config",
+]

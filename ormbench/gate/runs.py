@@ -1,0 +1,279 @@
+"""Saved benchmark runs: read, validate and merge pytest-benchmark JSON written by ormbench.
+
+A *run* is one ``--benchmark-json`` file (or a file of pytest-benchmark's ``.benchmarks/``
+storage). A *side* is what the gate compares: one run, or several runs of the same code
+alternated with the other side's (``ormbench gate base/ head/``), merged benchmark by
+benchmark: paired samples are pooled, deterministic counters must agree.
+
+Every way a file can be unusable has its own one-line ``UnusableInputError`` (exit 4), naming
+the file and the command that writes a usable one.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ormbench.errors import UnusableInputError
+
+# The command that writes a file the gate can read; every unusable-input message names it.
+RUN_COMMAND = "pytest benchmarks/test_strategies.py -m gate --benchmark-only --benchmark-json=FILE"
+# extra_info keys without which a benchmark is not one of ormbench's paired benchmarks.
+PAIRED_KEYS = ("ratio_samples", "statements", "rows_fetched", "calls")
+
+
+@dataclass(frozen=True)
+class Bench:
+    """One benchmark of one side: its identity, deterministic counters and paired samples."""
+
+    name: str
+    group: str | None
+    extra: Mapping[str, Any]
+    ratio_samples: tuple[float, ...]
+    floor_samples: tuple[float, ...]
+    time_median_s: float
+    runs: int = 1
+    notes: tuple[str, ...] = ()
+
+    @property
+    def statements(self) -> int:
+        return int(self.extra["statements"])
+
+    @property
+    def rows_fetched(self) -> int:
+        return int(self.extra["rows_fetched"])
+
+    @property
+    def rows(self) -> int | None:
+        rows = self.extra.get("rows")
+        return None if rows is None else int(rows)
+
+    @property
+    def calls(self) -> float:
+        return float(self.extra["calls"])
+
+    @property
+    def plans(self) -> list[Any] | None:
+        """Normalized plan shapes, one per statement, when the run recorded them."""
+        plans = self.extra.get("plans")
+        return list(plans) if isinstance(plans, list) else None
+
+    @property
+    def sql(self) -> list[str]:
+        return list(self.extra.get("sql") or [])
+
+    @property
+    def dataset(self) -> str | None:
+        return self.extra.get("dataset")
+
+    @property
+    def scenario(self) -> str | None:
+        return self.extra.get("scenario")
+
+    @property
+    def strategy(self) -> str | None:
+        return self.extra.get("strategy")
+
+    @property
+    def page_size(self) -> int | None:
+        return self.extra.get("page_size")
+
+    @property
+    def ratio_median(self) -> float:
+        return statistics.median(self.ratio_samples)
+
+    @property
+    def floor_median_s(self) -> float | None:
+        return statistics.median(self.floor_samples) if self.floor_samples else None
+
+
+@dataclass
+class Run:
+    """One saved run (or a side merged from several): its benchmarks and what they depend on."""
+
+    paths: tuple[Path, ...]
+    benchmarks: dict[str, Bench]
+    machine_info: Mapping[str, Any]
+    commit_info: Mapping[str, Any]
+    datetime: str
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        """Commit (short) and branch, or the file name: how the report names this side."""
+        commit = str(self.commit_info.get("id") or "")[:7]
+        branch = self.commit_info.get("branch")
+        dirty = "+dirty" if self.commit_info.get("dirty") else ""
+        if commit:
+            return f"{commit}{dirty}" + (f" ({branch})" if branch else "")
+        return ", ".join(p.name for p in self.paths)
+
+    @property
+    def ormbench(self) -> Mapping[str, Any]:
+        return self.machine_info.get("ormbench") or {}
+
+
+def _unusable(path: Path, what: str) -> UnusableInputError:
+    return UnusableInputError(f"{path}: {what}; write one with `{RUN_COMMAND}`")
+
+
+def read_json(path: Path) -> Any:
+    """The parsed document of ``path``; each way of failing has its own message."""
+    if not path.exists():
+        raise _unusable(path, "no such file")
+    if path.is_dir():
+        raise _unusable(path, "is a directory, expected a results file")
+    text = path.read_bytes()
+    if not text.strip():
+        raise _unusable(path, "is empty (did the run that writes it fail or get interrupted?)")
+    try:
+        return json.loads(text)
+    except UnicodeDecodeError:
+        raise _unusable(path, "is not text, so not a pytest-benchmark results file") from None
+    except json.JSONDecodeError as exc:
+        if exc.pos >= len(text.rstrip()) - 1:
+            raise _unusable(
+                path, f"is truncated: the JSON ends early at line {exc.lineno} ({exc.msg})"
+            ) from None
+        raise _unusable(
+            path, f"is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+
+
+def load_run(path: Path) -> Run:
+    """Read one run; refuse anything that is not ormbench's pytest-benchmark JSON."""
+    doc = read_json(path)
+    if not isinstance(doc, dict) or not isinstance(doc.get("benchmarks"), list):
+        raise _unusable(path, "is not a pytest-benchmark results file (no 'benchmarks' list)")
+    machine = doc.get("machine_info")
+    if not isinstance(machine, dict) or not isinstance(machine.get("ormbench"), dict):
+        raise _unusable(
+            path,
+            "was not written with ormbench's pytest plugin (no machine_info.ormbench: the "
+            "environment it ran in is unknown)",
+        )
+    if not doc["benchmarks"]:
+        raise _unusable(path, "holds no benchmarks (did -k or -m select none?)")
+    benches: dict[str, Bench] = {}
+    skipped: list[str] = []
+    for raw in doc["benchmarks"]:
+        bench = _bench(path, raw)
+        if bench is None:
+            skipped.append(str(raw.get("name", "?")))
+            continue
+        if bench.name in benches:
+            raise _unusable(path, f"holds benchmark {bench.name!r} twice")
+        benches[bench.name] = bench
+    if not benches:
+        raise _unusable(
+            path,
+            "holds no paired ormbench benchmark (no extra_info.ratio_samples: saved by another "
+            "suite, or by an ormbench older than paired measurement)",
+        )
+    return Run(
+        paths=(path,),
+        benchmarks=benches,
+        machine_info=machine,
+        commit_info=doc.get("commit_info") or {},
+        datetime=str(doc.get("datetime") or ""),
+        skipped=skipped,
+    )
+
+
+def _bench(path: Path, raw: Any) -> Bench | None:
+    if not isinstance(raw, dict) or "name" not in raw:
+        raise _unusable(path, "has a benchmark entry without a name")
+    extra = raw.get("extra_info") or {}
+    if not all(k in extra for k in PAIRED_KEYS):
+        return None  # not a paired benchmark (e.g. provisioning): reported, not gated
+    samples = extra["ratio_samples"]
+    if not isinstance(samples, list) or not samples:
+        raise _unusable(path, f"benchmark {raw['name']!r} has no ratio samples")
+    stats = raw.get("stats") or {}
+    return Bench(
+        name=str(extra.get("id") or raw.get("param") or raw["name"]),
+        group=raw.get("group"),
+        extra=extra,
+        ratio_samples=tuple(float(x) for x in samples),
+        floor_samples=tuple(float(x) for x in extra.get("floor_samples") or ()),
+        time_median_s=float(stats.get("median", float("nan"))),
+    )
+
+
+def expand(paths: Iterable[Path]) -> list[Path]:
+    """Files named, plus every ``*.json`` below each directory named, in a stable order."""
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*.json") if p.is_file())
+            if not found:
+                raise UnusableInputError(
+                    f"{path}: directory holds no *.json results; write them with `{RUN_COMMAND}`"
+                )
+            out.extend(found)
+        else:
+            out.append(path)
+    return out
+
+
+def load_side(paths: Sequence[Path]) -> Run:
+    """One side of a comparison: the runs in ``paths`` (files or directories), merged."""
+    runs = [load_run(p) for p in expand(paths)]
+    return merge(runs)
+
+
+def merge(runs: Sequence[Run]) -> Run:
+    """Runs of the same code, as one: samples pooled, counters checked for agreement."""
+    if len(runs) == 1:
+        return runs[0]
+    from ormbench.gate.comparable import check_comparable
+
+    for other in runs[1:]:
+        check_comparable(runs[0], other, allow_env_change=False, what="runs of one side")
+    names = list(dict.fromkeys(n for r in runs for n in r.benchmarks))
+    merged: dict[str, Bench] = {}
+    for name in names:
+        present = [r.benchmarks[name] for r in runs if name in r.benchmarks]
+        merged[name] = _merge_bench(present, len(runs))
+    first = runs[0]
+    return Run(
+        paths=tuple(p for r in runs for p in r.paths),
+        benchmarks=merged,
+        machine_info=first.machine_info,
+        commit_info=first.commit_info,
+        datetime=max(r.datetime for r in runs),
+        skipped=sorted({s for r in runs for s in r.skipped}),
+    )
+
+
+def _merge_bench(benches: Sequence[Bench], total_runs: int) -> Bench:
+    first = benches[0]
+    notes: list[str] = []
+    if len(benches) < total_runs:
+        notes.append(f"in {len(benches)} of {total_runs} runs of this side")
+    extra = dict(first.extra)
+    for key in ("statements", "rows_fetched", "rows", "plans"):
+        values = [b.extra.get(key) for b in benches]
+        if any(v != values[0] for v in values[1:]):
+            # Nondeterministic within one side: say so; the most common value is compared.
+            shown = sorted({json.dumps(v, sort_keys=True)[:40] for v in values})
+            notes.append(f"{key} differs between runs of this side: {', '.join(shown)}")
+            extra[key] = max(values, key=lambda v: sum(w == v for w in values))
+    extra["calls"] = statistics.median(b.calls for b in benches)
+    return Bench(
+        name=first.name,
+        group=first.group,
+        extra=extra,
+        ratio_samples=tuple(x for b in benches for x in b.ratio_samples),
+        floor_samples=tuple(x for b in benches for x in b.floor_samples),
+        time_median_s=statistics.median(b.time_median_s for b in benches),
+        runs=len(benches),
+        notes=tuple(notes),
+    )
+
+
+__all__ = ["PAIRED_KEYS", "RUN_COMMAND", "Bench", "Run", "expand", "load_run", "load_side", "merge"]

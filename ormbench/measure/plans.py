@@ -1,0 +1,425 @@
+"""Plan shapes of the statements a strategy really sent, diffable, plus which plan ran.
+
+The production team compared an ORM timing with psql running another statement and never
+looked at a plan. Here every captured statement (exactly its SQL and its parameters) goes
+through ``EXPLAIN (COSTS OFF, FORMAT JSON)`` and is reduced to a *shape*: node types,
+relations, indexes, join types, scan directions, parent relationships and subplan names.
+Costs, row counts, timings, workers, aliases and conditions are dropped, so two shapes are
+equal exactly when PostgreSQL chose the same plan, and ``diff_shapes`` names what changed.
+
+Parameters are bound as the strategy bound them (psycopg's extended protocol, unnamed
+statement), so the planner sees the values and makes the same custom plan the strategy got.
+A statement sent through a server-side cursor (``yield_per``) is explained as
+``DECLARE ... CURSOR FOR``: PostgreSQL plans cursors for ``cursor_tuple_fraction`` of the
+rows, which can be another plan than the plain SELECT's.
+
+Which plan ran, generic or custom (``probe_plan_modes``): psycopg prepares a statement
+server-side after ``prepare_threshold`` executions on one connection, and PostgreSQL may then
+run a generic plan. The probe runs the strategy once more with cursors that read the
+connection's own ``pg_prepared_statements`` (PostgreSQL 14+) right before and after each
+statement: a named statement whose ``generic_plans`` or ``custom_plans`` counter moved is the
+plan that ran. A statement that moved no counter ran unnamed, planned at bind time: a custom
+plan unless ``plan_cache_mode`` forces the generic one (or it has no parameters, when the two
+are the same plan).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import psycopg
+from psycopg.types.string import TextLoader
+from sqlalchemy import Connection, Engine, event
+
+from ormbench.measure.capture import Statement
+
+# The content table and its partitions: a sequential scan on any of them reads every row of
+# a partition of up to a million rows, the failure the suite exists to catch.
+CONTENT_RELATIONS: frozenset[str] = frozenset(
+    {"content_items", "content_items_auto", "content_items_all"}
+)
+# EXPLAIN options for a shape: no ANALYZE (the shape needs no execution), no costs (noise).
+SHAPE_OPTIONS = "COSTS OFF, FORMAT JSON"
+# Cursor name used to explain statements that ran through a server-side cursor.
+EXPLAIN_CURSOR = "ormbench_explain"
+# First server version with pg_prepared_statements.generic_plans/custom_plans (PG 14).
+PLAN_COUNTERS_SINCE = 140000
+
+# How EXPLAIN's text format spells a join of a non-inner type, e.g. "Nested Loop Semi Join".
+_JOIN_NAMES: dict[str, str] = {
+    "Nested Loop": "Nested Loop {} Join",
+    "Hash Join": "Hash {} Join",
+    "Merge Join": "Merge {} Join",
+}
+
+PlanKind = Literal["custom", "generic", "unknown"]
+
+
+@dataclass(frozen=True)
+class PlanNode:
+    """One node of a normalized plan shape; ``children`` in EXPLAIN's order."""
+
+    node_type: str
+    relation: str | None = None
+    index: str | None = None
+    join_type: str | None = None
+    direction: str | None = None
+    parent: str | None = None
+    subplan: str | None = None
+    children: tuple[PlanNode, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """The node as EXPLAIN's text format names it, e.g. ``Index Scan Backward using ix on t``.
+
+        Forward scans say nothing about direction, as in EXPLAIN's own text output.
+        """
+        text = self.node_type
+        if self.join_type and self.join_type != "Inner" and self.node_type in _JOIN_NAMES:
+            text = _JOIN_NAMES[self.node_type].format(self.join_type)
+        if self.direction == "Backward":
+            text += " Backward"
+        if self.index:
+            text += f" using {self.index}"
+        if self.relation:
+            text += f" on {self.relation}"
+        return text
+
+    @property
+    def described(self) -> str:
+        """``label`` plus the subplan name, how the node hangs below its parent."""
+        return f"{self.subplan}: {self.label}" if self.subplan else self.label
+
+    def walk(self) -> Iterator[PlanNode]:
+        """This node and every node below it, depth first."""
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form (the ``plan_node`` of docs/explain-json.md)."""
+        return {
+            "node_type": self.node_type,
+            "relation": self.relation,
+            "index": self.index,
+            "join_type": self.join_type,
+            "direction": self.direction,
+            "parent": self.parent,
+            "subplan": self.subplan,
+            "children": [c.as_dict() for c in self.children],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PlanNode:
+        """The node ``as_dict`` wrote (e.g. from a saved benchmark's ``plans``)."""
+        return cls(
+            node_type=data["node_type"],
+            relation=data.get("relation"),
+            index=data.get("index"),
+            join_type=data.get("join_type"),
+            direction=data.get("direction"),
+            parent=data.get("parent"),
+            subplan=data.get("subplan"),
+            children=tuple(cls.from_dict(c) for c in data.get("children", ())),
+        )
+
+
+def normalize(explain: Any) -> PlanNode:
+    """The shape of one ``EXPLAIN (FORMAT JSON)`` result (the list, its item, or a ``Plan``)."""
+    if isinstance(explain, list):
+        explain = explain[0]
+    node = explain.get("Plan", explain)
+    return PlanNode(
+        node_type=node["Node Type"],
+        relation=node.get("Relation Name"),
+        index=node.get("Index Name"),
+        join_type=node.get("Join Type"),
+        # Only index scans have a meaningful direction; Seq Scan reports none in JSON.
+        direction=node.get("Scan Direction"),
+        parent=node.get("Parent Relationship"),
+        subplan=node.get("Subplan Name"),
+        children=tuple(normalize(child) for child in node.get("Plans", ())),
+    )
+
+
+def explain_sql(statement: Statement, options: str = SHAPE_OPTIONS) -> str:
+    """``EXPLAIN (options)`` of the statement as it was sent (server-side cursors as DECLARE)."""
+    sql = statement.sql
+    if statement.server_side:
+        sql = f"DECLARE {EXPLAIN_CURSOR} CURSOR FOR {sql}"
+    return f"EXPLAIN ({options}) {sql}"
+
+
+def dbapi_connection(conn: Any) -> psycopg.Connection:
+    """The psycopg connection behind a SQLAlchemy Connection, a pool proxy, or itself."""
+    if isinstance(conn, Connection):
+        conn = conn.connection
+    return getattr(conn, "dbapi_connection", conn)
+
+
+def explain(conn: Any, statement: Statement, options: str = SHAPE_OPTIONS) -> dict[str, Any]:
+    """The EXPLAIN JSON document (its one top item) of ``statement`` on ``conn``.
+
+    A plain ``psycopg.Cursor`` is used whatever the connection's cursor factory is, so an
+    active statement capture never records the EXPLAIN itself. The caller owns the
+    transaction: EXPLAIN ANALYZE executes the statement.
+    """
+    raw = dbapi_connection(conn)
+    with psycopg.Cursor(raw) as cursor:
+        # Read the plan as text and parse it here: the connection's JSON loader may be a
+        # CountingLoader whose counts must stay the strategy's own.
+        cursor.adapters.register_loader("json", TextLoader)
+        cursor.execute(explain_sql(statement, options), statement.params, prepare=False)
+        row = cursor.fetchone()
+    document = json.loads(row[0])
+    return document[0] if isinstance(document, list) else document
+
+
+def plan_shape(conn: Any, statement: Statement) -> PlanNode:
+    """The normalized plan shape of one captured statement, planned on ``conn``."""
+    return normalize(explain(conn, statement))
+
+
+def plan_shapes(engine: Engine, statements: Sequence[Statement]) -> list[PlanNode]:
+    """Shapes of every statement, on one pooled connection, rolled back afterwards."""
+    with engine.connect() as conn:
+        return [plan_shape(conn, s) for s in statements]
+
+
+def seq_scans(shape: PlanNode) -> list[str]:
+    """Labels of sequential scans on a content partition (the flag explain prints)."""
+    return [
+        node.label
+        for node in shape.walk()
+        if node.node_type == "Seq Scan" and node.relation in CONTENT_RELATIONS
+    ]
+
+
+def render_shape(shape: PlanNode, indent: str = "  ") -> list[str]:
+    """The shape as indented text lines, one node per line, flagged scans marked."""
+    lines: list[str] = []
+
+    def add(node: PlanNode, depth: int) -> None:
+        flag = (
+            "   <-- seq scan on a content partition"
+            if node.node_type == "Seq Scan" and node.relation in CONTENT_RELATIONS
+            else ""
+        )
+        lines.append(f"{indent * depth}{node.described}{flag}")
+        for child in node.children:
+            add(child, depth + 1)
+
+    add(shape, 0)
+    return lines
+
+
+def _scan_labels(shape: PlanNode) -> dict[str, Counter[str]]:
+    by_relation: dict[str, Counter[str]] = {}
+    for node in shape.walk():
+        if node.relation:
+            by_relation.setdefault(node.relation, Counter())[node.label] += 1
+    return by_relation
+
+
+def diff_shapes(a: PlanNode, b: PlanNode) -> list[str]:
+    """What differs from shape ``a`` to shape ``b``; empty exactly when they are equal.
+
+    Two kinds of lines, each ``<node in a> -> <node in b>``:
+
+    * the first difference on every branch of the two trees walked side by side, with its
+      position (``at Limit > Nested Loop``); below a difference the trees are not compared,
+      as everything under a replaced node differs;
+    * per relation, the scans that are gone paired with the scans that replaced them, e.g.
+      ``Index Scan using ix_content_created_id on content_items_auto -> Seq Scan on
+      content_items_auto``, so a changed access path is named even when it sits under a
+      replaced join.
+    """
+    out: list[str] = []
+
+    def walk(x: PlanNode, y: PlanNode, path: tuple[str, ...]) -> None:
+        where = f" (at {' > '.join(path)})" if path else " (at the top)"
+        if (x.described, x.parent) != (y.described, y.parent):
+            out.append(f"{x.described} -> {y.described}{where}")
+            return
+        if len(x.children) != len(y.children):
+            left = ", ".join(c.described for c in x.children) or "no children"
+            right = ", ".join(c.described for c in y.children) or "no children"
+            out.append(f"{x.described}: [{left}] -> [{right}]{where}")
+            return
+        for cx, cy in zip(x.children, y.children, strict=True):
+            walk(cx, cy, (*path, x.label))
+
+    walk(a, b, ())
+    scans_a, scans_b = _scan_labels(a), _scan_labels(b)
+    for relation in sorted(set(scans_a) | set(scans_b)):
+        gone = list(
+            (scans_a.get(relation, Counter()) - scans_b.get(relation, Counter())).elements()
+        )
+        new = list((scans_b.get(relation, Counter()) - scans_a.get(relation, Counter())).elements())
+        for i in range(max(len(gone), len(new))):
+            left = gone[i] if i < len(gone) else f"(no scan on {relation})"
+            right = new[i] if i < len(new) else f"(no scan on {relation})"
+            line = f"{left} -> {right}"
+            if not any(existing.startswith(line) for existing in out):
+                out.append(line)
+    return out
+
+
+@dataclass(frozen=True)
+class PlanMode:
+    """Which plan one statement ran with, and the evidence for it."""
+
+    plan: PlanKind
+    prepared: bool
+    evidence: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"plan": self.plan, "prepared": self.prepared, "evidence": self.evidence}
+
+
+# Statements seen by the active probe; probes do not nest (like captures).
+_probed: list[PlanMode] | None = None
+
+
+def _counters(conn: psycopg.Connection) -> dict[str, tuple[int, int]] | None:
+    """Name -> (generic_plans, custom_plans) of the connection's protocol-level statements."""
+    if conn.info.server_version < PLAN_COUNTERS_SINCE:
+        return None
+    with psycopg.Cursor(conn) as cursor:
+        # prepare=False: the probe's own query must never become a prepared statement.
+        cursor.execute(
+            "SELECT name, generic_plans, custom_plans FROM pg_prepared_statements "
+            "WHERE NOT from_sql",
+            prepare=False,
+        )
+        return {name: (generic, custom) for name, generic, custom in cursor.fetchall()}
+
+
+def _plan_cache_mode(conn: psycopg.Connection) -> str:
+    with psycopg.Cursor(conn) as cursor:
+        cursor.execute("SELECT current_setting('plan_cache_mode')", prepare=False)
+        return cursor.fetchone()[0]
+
+
+def _decide(
+    before: dict[str, tuple[int, int]] | None,
+    after: dict[str, tuple[int, int]] | None,
+    params: Any,
+    cache_mode: str,
+) -> PlanMode:
+    if before is None or after is None:
+        return PlanMode(
+            "unknown", False, "server older than PostgreSQL 14: no pg_prepared_statements counters"
+        )
+    for name, (generic, custom) in after.items():
+        was_generic, was_custom = before.get(name, (0, 0))
+        if generic > was_generic:
+            return PlanMode(
+                "generic",
+                True,
+                f"prepared statement {name}: generic_plans {was_generic} -> {generic}",
+            )
+        if custom > was_custom:
+            return PlanMode(
+                "custom", True, f"prepared statement {name}: custom_plans {was_custom} -> {custom}"
+            )
+    if not params:
+        return PlanMode("generic", False, "unnamed statement without parameters: one plan only")
+    if cache_mode == "force_generic_plan":
+        return PlanMode("generic", False, "unnamed statement, plan_cache_mode=force_generic_plan")
+    return PlanMode(
+        "custom",
+        False,
+        f"unnamed statement, planned with its parameters: psycopg did not prepare it; "
+        f"plan_cache_mode={cache_mode}",
+    )
+
+
+class _Probing:
+    """Mixin for psycopg cursors: read the plan counters around each execute()."""
+
+    def _before(self) -> dict[str, tuple[int, int]] | None:
+        return _counters(self.connection) if _probed is not None else None  # type: ignore[attr-defined]
+
+    def _after(self, before: dict[str, tuple[int, int]] | None, params: Any) -> None:
+        if _probed is not None:
+            conn = self.connection  # type: ignore[attr-defined]
+            _probed.append(_decide(before, _counters(conn), params, _plan_cache_mode(conn)))
+
+
+class ProbingCursor(_Probing, psycopg.Cursor):
+    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        before = self._before()
+        result = super().execute(query, params, **kwargs)
+        self._after(before, params)
+        return result
+
+
+class ProbingServerCursor(_Probing, psycopg.ServerCursor):
+    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        before = self._before()
+        result = super().execute(query, params, **kwargs)
+        self._after(before, params)
+        return result
+
+
+def _checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    dbapi_connection.cursor_factory = ProbingCursor
+    dbapi_connection.server_cursor_factory = ProbingServerCursor
+
+
+def _checkin(dbapi_connection: Any, record: Any) -> None:
+    if dbapi_connection is not None:
+        dbapi_connection.cursor_factory = psycopg.Cursor
+        dbapi_connection.server_cursor_factory = psycopg.ServerCursor
+
+
+@contextlib.contextmanager
+def probing(engine: Engine) -> Iterator[list[PlanMode]]:
+    """Inside the block, record the plan mode of every statement sent through ``engine``.
+
+    The probe adds queries on the same connection around each statement: use it on an
+    execution of its own, never a timed one (as ``explain`` does).
+    """
+    global _probed
+    if _probed is not None:
+        raise RuntimeError("plan-mode probes do not nest")
+    modes: list[PlanMode] = []
+    event.listen(engine, "checkout", _checkout)
+    event.listen(engine, "checkin", _checkin)
+    _probed = modes
+    try:
+        yield modes
+    finally:
+        _probed = None
+        event.remove(engine, "checkout", _checkout)
+        event.remove(engine, "checkin", _checkin)
+
+
+def probe_plan_modes(engine: Engine, run: Callable[[], Any]) -> list[PlanMode]:
+    """Run ``run`` once on ``engine`` and return the plan mode of each statement it sent."""
+    with probing(engine) as modes:
+        run()
+    return modes
+
+
+__all__ = [
+    "CONTENT_RELATIONS",
+    "PlanMode",
+    "PlanNode",
+    "diff_shapes",
+    "explain",
+    "explain_sql",
+    "normalize",
+    "plan_shape",
+    "plan_shapes",
+    "probe_plan_modes",
+    "probing",
+    "render_shape",
+    "seq_scans",
+]

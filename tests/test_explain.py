@@ -1,0 +1,171 @@
+"""``ormbench explain``: the --json document keeps its documented schema, --vs says plainly
+whether two strategies sent the same SQL and got the same plan, and the text ends with a
+verdict."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from subprocess import CompletedProcess
+
+import pytest
+
+from fixtures.dataset import Seeded
+from ormbench.commands.explain import EXPLAIN_SCHEMA, SCHEMA_VERSION, Comparison, validate
+from ormbench.config import Settings
+from ormbench.measure.phases import PHASES
+from ormbench.pg import PgServer
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "explain-json.md"
+# Repeats per phase table in these runs: the tests check structure and verdicts, not timings.
+REPEATS = "3"
+
+RunCli = Callable[..., CompletedProcess[str]]
+
+
+def _schema_block(text: str) -> dict:
+    """The JSON block under the doc's '## Schema' heading."""
+    section = text.split("\n## Schema", 1)[1]
+    match = re.search(r"```json\n(.*?)\n```", section, re.S)
+    assert match, "docs/explain-json.md has no ```json block under '## Schema'"
+    return json.loads(match.group(1))
+
+
+def test_doc_mirrors_the_schema_in_code() -> None:
+    """docs/explain-json.md carries exactly EXPLAIN_SCHEMA and documents every field."""
+    text = DOC.read_text()
+    assert _schema_block(text) == json.loads(json.dumps(EXPLAIN_SCHEMA))
+    for key in [*EXPLAIN_SCHEMA["properties"], *PHASES]:
+        assert f"`{key}`" in text, f"docs/explain-json.md does not describe {key!r}"
+    for name, definition in EXPLAIN_SCHEMA["$defs"].items():
+        assert f"`{name}`" in text
+        for key in definition.get("properties", {}):
+            assert f"`{key}`" in text, f"docs/explain-json.md does not describe {name}.{key}"
+
+
+def test_validate_catches_a_broken_document() -> None:
+    """The validator reports a missing key, a wrong type, an extra key and a bad enum."""
+    node = {
+        "node_type": "Limit",
+        "relation": None,
+        "index": None,
+        "join_type": None,
+        "direction": None,
+        "parent": None,
+        "subplan": None,
+        "children": [],
+    }
+    schema = {"$ref": "#/$defs/plan_node", "$defs": EXPLAIN_SCHEMA["$defs"]}
+    assert validate(node, schema) == []
+    broken = copy.deepcopy(node)
+    del broken["index"]
+    broken["relation"] = 3
+    broken["cost"] = 1.0
+    broken["children"] = [{"node_type": True}]
+    problems = validate(broken, schema)
+    assert "$: missing key 'index'" in problems
+    assert any(p.startswith("$.relation: expected string or null") for p in problems)
+    assert "$: unexpected key 'cost'" in problems
+    assert any(p.startswith("$.children[0]") for p in problems)
+    mode = {"plan": "sometimes", "prepared": False, "evidence": ""}
+    mode_schema = {"$ref": "#/$defs/plan_mode", "$defs": EXPLAIN_SCHEMA["$defs"]}
+    assert validate(mode, mode_schema) == [
+        "$.plan: 'sometimes' is not one of ['custom', 'generic', 'unknown']"
+    ]
+
+
+@pytest.fixture(scope="module")
+def cli_args(
+    seeded: Callable[[str], Seeded], pg_server: PgServer, ormbench_settings: Settings
+) -> list[str]:
+    """Options reaching the session's server and its seeded tiny dataset (no reseeding)."""
+    seeded("tiny")
+    return [
+        f"--pg-url={pg_server.url}",
+        f"--pg-schema={ormbench_settings.pg_schema}_tiny",
+        "--dataset=tiny",
+        f"--repeats={REPEATS}",
+    ]
+
+
+def _explain(run_cli: RunCli, cli_args: list[str], *args: str) -> CompletedProcess[str]:
+    result = run_cli("explain", *cli_args, *args, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_explain_json_has_the_documented_schema(run_cli: RunCli, cli_args: list[str]) -> None:
+    """--json prints one document valid against EXPLAIN_SCHEMA, with warm and cold tables."""
+    result = _explain(run_cli, cli_args, "--strategy", "orm_scalars", "--json", "--cold")
+    doc = json.loads(result.stdout)
+    assert validate(doc) == []
+    assert doc["schema_version"] == SCHEMA_VERSION
+    (report,) = doc["strategies"]
+    assert report["counters"]["statements"] == len(report["statements"]) == 1
+    assert report["phases"]["warm"]["cache"] == ["hit"]
+    assert report["phases"]["cold"]["cache"] == ["miss"]
+    assert report["phases"]["warm"]["repeats"] == int(REPEATS)
+    assert report["statements"][0]["plan_mode"]["plan"] == "custom"
+    assert doc["comparison"] is None
+
+
+def test_explain_text_ends_with_the_verdict(run_cli: RunCli, cli_args: list[str]) -> None:
+    """The text shows SQL, plan, counters and phases, and ends with the dominant layer."""
+    out = _explain(run_cli, cli_args, "--strategy", "dbapi_fetchall").stdout
+    for section in ("SQL sent: 1 statement", "Plan shape [1]:", "Counters: statements 1"):
+        assert section in out
+    assert "wire and driver" in out and "measured total" in out
+    last = out.strip().splitlines()[-1]
+    assert re.fullmatch(r"-?\d+% \S.*", last), last
+
+
+def test_explain_vs_same_sql_same_plan(run_cli: RunCli, cli_args: list[str]) -> None:
+    """orm_scalars and core_select send byte-identical SQL: 'same SQL, same plan'."""
+    out = _explain(run_cli, cli_args, "--strategy", "orm_scalars", "--vs", "core_select").stdout
+    assert out.strip().splitlines()[-1] == "orm_scalars vs core_select: same SQL, same plan"
+
+
+def test_explain_vs_different_sql(run_cli: RunCli, cli_args: list[str]) -> None:
+    """orm_query_all labels every column (AS ...): different SQL, and the diff says why."""
+    out = _explain(run_cli, cli_args, "--strategy", "orm_scalars", "--vs", "orm_query_all").stdout
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("orm_scalars vs orm_query_all: different SQL, "), last
+    assert "the same statement but for column labels" in out
+
+
+def test_explain_vs_json_comparison(run_cli: RunCli, cli_args: list[str]) -> None:
+    """--vs --json fills the comparison: load_only selects fewer columns, same page ids."""
+    result = _explain(
+        run_cli, cli_args, "--strategy", "orm_scalars", "--vs", "orm_load_only", "--json"
+    )
+    doc = json.loads(result.stdout)
+    assert validate(doc) == []
+    comparison = doc["comparison"]
+    assert comparison["strategies"] == ["orm_scalars", "orm_load_only"]
+    assert comparison["same_sql"] is False and comparison["sql_diff"]
+    assert comparison["same_page"] is True
+    assert comparison["verdict"].startswith("different SQL, ")
+
+
+def test_explain_unknown_strategy_is_one_line(run_cli: RunCli, cli_args: list[str]) -> None:
+    """A mistyped strategy is one error line naming the known ones, before any server work."""
+    result = run_cli("explain", *cli_args, "--strategy", "orm_nope")
+    assert result.returncode == 2
+    assert result.stderr.startswith("ormbench: unknown strategy 'orm_nope'; known: ")
+    assert "Traceback" not in result.stderr
+
+
+def test_comparison_verdicts_are_plain() -> None:
+    """The comparison says same/different SQL and same/different plan, naming the node."""
+    scan = "Index Scan using ix on content_items_auto -> Seq Scan on content_items_auto"
+
+    def verdict(same_sql: bool, plan_diff: tuple[str, ...]) -> str:
+        return Comparison(("a", "b"), same_sql, not plan_diff, True, (), plan_diff).verdict
+
+    assert verdict(True, ()) == "same SQL, same plan"
+    assert verdict(False, ()) == "different SQL, same plan"
+    assert verdict(False, (scan,)) == f"different SQL, different plan: {scan}"
+    assert verdict(True, (scan,)) == f"same SQL, different plan: {scan}"

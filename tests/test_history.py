@@ -1,0 +1,173 @@
+"""History: steps (sustained, not outliers), trend table, charts, store, exports, compare."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ormbench.errors import UnusableInputError
+from ormbench.gate.history import (
+    append_run,
+    find_steps,
+    github_benchmark,
+    load_history,
+    render_trends,
+    sparkline,
+    write_charts,
+)
+from ormbench.gate.runs import load_run
+from tests.test_gate import bench, run_doc
+
+STRATEGIES = ("orm_scalars", "core_text", "dbapi_fetchall")
+
+
+def history_run(n: int, scalars: float) -> dict[str, Any]:
+    """Run ``n`` of a history: orm_scalars' ratio as given, the others steady."""
+    doc = run_doc(
+        *(
+            bench(f"canonical-p10-{s}", ratio=scalars if s == "orm_scalars" else 1.1, seed=n)
+            for s in STRATEGIES
+        )
+    )
+    doc["datetime"] = f"2026-11-{n + 1:02d}T12:00:00+00:00"
+    doc["commit_info"]["id"] = f"{n:07x}" + "0" * 33
+    return doc
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Callable[[list[float]], Path]:
+    """A directory of runs whose orm_scalars ratios are the given series."""
+
+    def make(ratios: list[float]) -> Path:
+        directory = tmp_path / "runs"
+        directory.mkdir(exist_ok=True)
+        for n, ratio in enumerate(ratios):
+            (directory / f"run-{n:02d}.json").write_text(json.dumps(history_run(n, ratio)))
+        return directory
+
+    return make
+
+
+def test_sustained_change_is_a_step() -> None:
+    """Five runs at 1.5 then four at 1.8: one step, at the first run at 1.8."""
+    (step,) = find_steps([1.5, 1.51, 1.49, 1.5, 1.5, 1.8, 1.79, 1.81, 1.8], threshold=0.1)
+    assert step.index == 5
+    assert step.change == pytest.approx(0.2, abs=0.01)
+
+
+def test_single_outlier_is_not_a_step() -> None:
+    """One wild run between steady ones is not a step."""
+    assert find_steps([1.5, 1.5, 1.5, 2.5, 1.5, 1.5, 1.5], threshold=0.1) == []
+
+
+def test_step_at_the_newest_run_waits_for_confirmation() -> None:
+    """A change seen in the newest run only is not yet sustained; two runs confirm it."""
+    assert find_steps([1.5, 1.5, 1.5, 1.5, 1.9], threshold=0.1) == []
+    assert [s.index for s in find_steps([1.5, 1.5, 1.5, 1.5, 1.9, 1.9], threshold=0.1)] == [4]
+
+
+def test_small_drift_is_not_a_step() -> None:
+    """Changes under the threshold never make a step, however sustained."""
+    assert find_steps([1.5, 1.5, 1.5, 1.55, 1.55, 1.55], threshold=0.1) == []
+
+
+def test_missing_runs_are_skipped() -> None:
+    """A benchmark absent from some runs: the gaps are ignored, the step still found."""
+    steps = find_steps([1.5, None, 1.5, 1.5, 1.8, None, 1.8, 1.8], threshold=0.1)
+    assert [s.index for s in steps] == [4]
+    assert sparkline([1.0, None, 2.0])[1] == " "
+
+
+def test_trend_table_flags_the_step(store: Callable[[list[float]], Path]) -> None:
+    """The trend table lists every benchmark and flags orm_scalars' step with its run."""
+    runs, skipped = load_history([store([1.5] * 5 + [1.8] * 4)])
+    text = render_trends(runs, threshold=0.1)
+    assert "9 runs, 3 benchmarks" in text
+    assert "1 benchmark(s) with a ratio step**: `canonical-p10-orm_scalars`" in text
+    assert "at 0000005" in text
+    assert skipped == []
+
+
+def test_last_keeps_the_newest_runs(store: Callable[[list[float]], Path]) -> None:
+    """--last N keeps the newest N runs, in time order."""
+    runs, _ = load_history([store([1.5, 1.6, 1.7, 1.8])], last=2)
+    assert [r.benchmarks["canonical-p10-orm_scalars"].extra["ratio"]["median"] for r in runs] == [
+        1.7,
+        1.8,
+    ]
+
+
+def test_unusable_files_are_skipped_and_counted(
+    store: Callable[[list[float]], Path], tmp_path: Path
+) -> None:
+    """A truncated file among the runs is skipped and reported; no runs at all is an error."""
+    directory = store([1.5, 1.5])
+    (directory / "broken.json").write_text('{"benchmarks": [')
+    runs, skipped = load_history([directory])
+    assert len(runs) == 2 and len(skipped) == 1 and "truncated" in skipped[0]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "x.json").write_text("{}")
+    with pytest.raises(UnusableInputError, match="no ormbench runs"):
+        load_history([empty])
+
+
+def test_charts_are_pngs_per_scenario(store: Callable[[list[float]], Path], tmp_path: Path) -> None:
+    """One PNG per scenario, written without a display (Agg)."""
+    runs, _ = load_history([store([1.5, 1.5, 1.8])])
+    (path,) = write_charts(runs, tmp_path / "charts")
+    assert path.name == "canonical.png"
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_github_benchmark_format(store: Callable[[list[float]], Path]) -> None:
+    """customSmallerIsBetter entries: name, unit, value, range; the floor is left out."""
+    runs, _ = load_history([store([1.5])])
+    entries = github_benchmark(runs[-1])
+    assert [e["name"] for e in entries] == ["canonical-p10-orm_scalars", "canonical-p10-core_text"]
+    assert set(entries[0]) == {"name", "unit", "value", "range", "extra"}
+    assert entries[0]["value"] == 1.5 and entries[0]["unit"] == "x dbapi_fetchall"
+
+
+def test_store_append_prune_and_compare(tmp_path: Path) -> None:
+    """Appended runs are named by time and commit, pruned to --keep, and still readable by
+    `pytest-benchmark compare`."""
+    for n in range(3):
+        src = tmp_path / f"src-{n}.json"
+        src.write_text(json.dumps(history_run(n, 1.5)))
+        append_run(src, tmp_path / "store", keep=2)
+    kept = sorted((tmp_path / "store").glob("*.json"))
+    assert [p.name for p in kept] == [
+        "20261102T120000_0000001.json",
+        "20261103T120000_0000002.json",
+    ]
+    assert "sql" not in load_run(kept[0]).benchmarks["canonical-p10-orm_scalars"].extra
+    compare = shutil.which("pytest-benchmark", path=str(Path(sys.executable).parent))
+    assert compare is not None
+    result = subprocess.run([compare, "compare", *map(str, kept)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "orm_scalars" in result.stdout
+
+
+def test_history_command(
+    run_cli: Callable[..., Any], store: Callable[[list[float]], Path], tmp_path: Path
+) -> None:
+    """`ormbench history DIR --charts --github-benchmark` prints trends, writes files."""
+    directory = store([1.5] * 4 + [1.9] * 3)
+    gab = tmp_path / "gab.json"
+    result = run_cli(
+        "history", str(directory), "--charts", str(tmp_path / "c"), "--github-benchmark", str(gab)
+    )
+    assert result.returncode == 0, result.stderr
+    assert "ratio step" in result.stdout and "canonical-p10-orm_scalars" in result.stdout
+    assert (tmp_path / "c" / "canonical.png").is_file()
+    assert json.loads(gab.read_text())[0]["value"] == 1.9
+    bad = run_cli("history", str(directory), "--last", "0")
+    assert bad.returncode == 2 and bad.stderr.startswith("ormbench: --last 0")
