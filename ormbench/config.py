@@ -69,11 +69,14 @@ def _text(value: str, source: str) -> str:
     return value
 
 
-def _int(value: str, source: str) -> int:
+def _positive_int(value: str, source: str) -> int:
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise ConfigError(f"could not parse {value!r} for {source}: expected an integer") from None
+    if number <= 0:
+        raise ConfigError(f"{source} must be a positive integer, got {value!r}")
+    return number
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,19 @@ SETTINGS: tuple[Setting, ...] = (
         "(each one is an axis of the benchmark matrix)",
         ("json",),
         _choice_list(("json", "orjson")),
+    ),
+    Setting(
+        "round_budget",
+        "seconds of timed plus paired execution each benchmark aims for (more rounds: more "
+        "statistical power, longer runs)",
+        0.5,
+        _positive_float,
+    ),
+    Setting(
+        "min_rounds",
+        "fewest timed rounds of a benchmark, however slow it is",
+        15,
+        _positive_int,
     ),
     Setting(
         "strategies_from",
@@ -219,4 +235,4 @@ def parse_overrides(text: str, source: str = "--dataset-set") -> dict[str, str]:
     return out
 
 
-__all__ = ["BACKENDS", "SETTINGS", "Setting", "Settings", "_int", "parse_overrides", "resolve"]
+__all__ = ["BACKENDS", "SETTINGS", "Setting", "Settings", "parse_overrides", "resolve"]

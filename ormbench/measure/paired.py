@@ -79,7 +79,14 @@ class Prepared:
         self.floor_times.append(time.perf_counter() - start)
 
 
-def prepare(case: Case, ctx: StrategyContext, req: ContentRequest) -> Prepared:
+def prepare(
+    case: Case,
+    ctx: StrategyContext,
+    req: ContentRequest,
+    *,
+    budget_s: float = ROUND_BUDGET_S,
+    min_rounds: int = MIN_ROUNDS,
+) -> Prepared:
     """Warm up, check the page against the floor, capture statements, count, size the rounds."""
     strategy, floor_fn = get_strategy(case.strategy), get_strategy(FLOOR)
 
@@ -104,7 +111,7 @@ def prepare(case: Case, ctx: StrategyContext, req: ContentRequest) -> Prepared:
     target()
     floor()
     once = time.perf_counter() - start
-    rounds = max(MIN_ROUNDS, min(MAX_ROUNDS, int(ROUND_BUDGET_S / max(once, 1e-6))))
+    rounds = max(min_rounds, min(max(MAX_ROUNDS, min_rounds), int(budget_s / max(once, 1e-6))))
     return Prepared(case, target, floor, page, captured, calls, peak, rounds, plans=plans)
 
 
