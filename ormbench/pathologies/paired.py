@@ -1,0 +1,157 @@
+"""Bad against fixed, interleaved: the pairing behind every pathology ratio.
+
+Each timed round of one variant is paired with an execution of the other variant right before
+it, timed too, outside the benchmark's timed region (``benchmark.pedantic(setup=...)``), as
+``ormbench.measure.paired`` pairs a strategy with the floor. The per-round ratio bad / fixed
+cancels the machine's drift; its median and 95% interval are the figures reported. Both
+variants are benchmarked this way (bad timed with fixed paired, then fixed timed with bad
+paired), so pytest-benchmark's table shows the two side by side in one group.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ormbench.measure.capture import Capture, capture
+from ormbench.measure.counters import call_count
+from ormbench.measure.paired import PageMismatch
+from ormbench.measure.plans import plan_shapes
+from ormbench.measure.stats import median_ci
+from ormbench.pathologies.base import VARIANTS, Pathology
+from ormbench.pathologies.connection import VariantRun
+from ormbench.query.spec import Page
+
+# Untimed executions of each variant before the first pair (compile, warm caches, prime).
+WARMUP = 2
+# Seconds of paired executions one benchmark aims for.
+PAIR_BUDGET_S = 8.0
+# Bounds on pairs: 7 is the fewest with a 95% interval inside the range of the samples; the
+# ceiling keeps fast pathologies from spending minutes on needless precision.
+MIN_PAIRS = 7
+MAX_PAIRS = 60
+
+
+def other(which: str) -> str:
+    """The other variant's name."""
+    return VARIANTS[1 - VARIANTS.index(which)]
+
+
+def rows_differ(bad: Page, fixed: Page) -> list[str]:
+    """Why two pages do not hold the same rows (ids, order, common columns); empty if they do.
+
+    Totals are not compared: a capped count differs from the exact one on purpose.
+    """
+    if bad.ids != fixed.ids:
+        return [f"ids differ: bad {list(bad.ids)}, fixed {list(fixed.ids)}"]
+    common = [c for c in bad.columns if c in fixed.columns]
+    if bad.project(common).rows != fixed.project(common).rows:
+        return ["same ids, different values in the columns both load"]
+    return []
+
+
+@dataclass
+class Pair:
+    """Both variants of a pathology, open, checked and sized for interleaved rounds."""
+
+    pathology: Pathology
+    runs: dict[str, VariantRun]
+    pages: dict[str, Page]
+    captures: dict[str, Capture]
+    calls: dict[str, int]
+    plans: dict[str, list[dict[str, Any]]]
+    once: dict[str, float]
+    rounds: int
+    partner_times: dict[str, list[float]] = field(default_factory=dict)
+
+    def target(self, which: str) -> Callable[[], Page]:
+        """The timed function of ``which``'s benchmark."""
+        return self.runs[which].run
+
+    def partner(self, which: str) -> Callable[[], None]:
+        """Pedantic's setup for ``which``'s benchmark: the other variant, timed."""
+        run = self.runs[other(which)].run
+        times = self.partner_times.setdefault(which, [])
+
+        def setup() -> None:
+            start = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - start)
+
+        return setup
+
+    def extra_info(self, which: str, round_times: list[float]) -> dict[str, Any]:
+        """Figures saved with ``which``'s benchmark: bad/fixed ratio, both medians, evidence."""
+        partner = self.partner_times.get(which, [])[-len(round_times) :]
+        bad, fixed = (round_times, partner) if which == "bad" else (partner, round_times)
+        ratios = [b / f for b, f in zip(bad, fixed, strict=True) if f > 0]
+        run, cap = self.runs[which], self.captures[which]
+        rows = len(self.pages[which])
+        return {
+            "pathology": self.pathology.name,
+            "number": self.pathology.number,
+            "variant": which,
+            "label": run.variant.label,
+            "request": run.req.to_query(),
+            "rows": rows,
+            "statements": cap.count,
+            "rows_fetched": cap.rows_fetched,
+            "fetch_ratio": (cap.rows_fetched / rows) if rows else None,
+            "calls": self.calls[which],
+            "plans": self.plans[which],
+            "bad_median_ms": statistics.median(bad) * 1e3,
+            "fixed_median_ms": statistics.median(fixed) * 1e3,
+            "ratio": median_ci(ratios).as_dict(),
+            "ratio_samples": ratios,
+            "bad_samples": bad,
+            "fixed_samples": fixed,
+            "sql": [s.sql for s in cap.statements],
+        }
+
+
+def prepare_pair(pathology: Pathology, runs: dict[str, VariantRun]) -> Pair:
+    """Warm both variants, check they return the same rows, size the rounds, and record each
+    variant's statements, plan shapes and Python call count (the gate's exact and
+    near-deterministic tiers read them as they read the strategy matrix's)."""
+    pages: dict[str, Page] = {}
+    for _ in range(WARMUP):
+        for which in VARIANTS:
+            pages[which] = runs[which].run()
+    if pathology.same_rows:
+        problems = rows_differ(pages["bad"], pages["fixed"])
+        if problems:
+            raise PageMismatch(
+                f"pathology {pathology.name}: bad and fixed return different rows, so their "
+                f"timings do not compare: {'; '.join(problems)}"
+            )
+    captures: dict[str, Capture] = {}
+    calls: dict[str, int] = {}
+    plans: dict[str, list[dict[str, Any]]] = {}
+    once: dict[str, float] = {}
+    for which in VARIANTS:
+        engine = runs[which].engine
+        with capture(engine) as captured:
+            runs[which].run()
+        captures[which] = captured
+        plans[which] = [s.as_dict() for s in plan_shapes(engine, captured.statements)]
+        calls[which] = call_count(runs[which].run)
+        start = time.perf_counter()
+        runs[which].run()
+        once[which] = time.perf_counter() - start
+    per_pair = once["bad"] + once["fixed"]
+    rounds = max(MIN_PAIRS, min(MAX_PAIRS, int(PAIR_BUDGET_S / max(per_pair, 1e-6))))
+    return Pair(pathology, runs, pages, captures, calls, plans, once, rounds)
+
+
+__all__ = [
+    "MAX_PAIRS",
+    "MIN_PAIRS",
+    "PAIR_BUDGET_S",
+    "Pair",
+    "other",
+    "prepare_pair",
+    "rows_differ",
+]
