@@ -163,6 +163,7 @@ def gate(out: Path) -> tuple[int, dict[str, Any], str]:
     return result.returncode, json.loads((out / "verdicts.json").read_text()), result.stdout
 
 
+@pytest.mark.gate_timing
 def test_unchanged_code_passes(server_url: str, tmp_path: Path) -> None:
     """Two runs of the same code: every benchmark compared, the gate passes."""
     run_pair(server_url, tmp_path, None)
@@ -215,6 +216,7 @@ def timing_pair(
     )
 
 
+@pytest.mark.gate_timing
 def test_slower_json_decoding_fails_timing_of_json_strategies(
     server_url: str, tmp_path: Path
 ) -> None:
@@ -227,6 +229,7 @@ def test_slower_json_decoding_fails_timing_of_json_strategies(
     assert failing(verdicts) == {"timing": ids(*JSON_HEAVY)}, report
 
 
+@pytest.mark.gate_timing
 def test_added_cpu_cost_fails_timing_of_that_strategy(server_url: str, tmp_path: Path) -> None:
     """25% more CPU time in orm_scalars, no extra Python calls: timing fails orm_scalars only."""
     code, verdicts, report = timing_pair(
