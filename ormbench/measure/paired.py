@@ -24,7 +24,7 @@ from ormbench.strategies import StrategyContext, get_strategy
 FLOOR = "dbapi_fetchall"
 # Default JSON loader; other loaders add a suffix to ids and groups.
 DEFAULT_LOADER = "json"
-# Seconds one benchmark's rounds aim for (warm, paired floor and timed executions).
+# Seconds of timed plus paired execution one benchmark aims for.
 ROUND_BUDGET_S = 0.5
 # Bounds on rounds: enough samples for a 95% interval and a U test; a ceiling for fast cases.
 MIN_ROUNDS = 15
@@ -73,13 +73,7 @@ class Prepared:
     plans: list[dict[str, Any]] = field(default_factory=list)
 
     def pair(self) -> None:
-        """Before a timed round (pedantic's setup): the strategy untimed, then the floor timed.
-
-        Each timed execution, the floor's and the strategy's, then follows a warm execution of
-        the same request; without the untimed one the floor alone would follow pytest-benchmark's
-        bookkeeping, and read the floor's ratio to itself as about 0.95.
-        """
-        self.target()
+        """Run the floor once, timed, right before a timed round (pedantic's setup)."""
         start = time.perf_counter()
         self.floor()
         self.floor_times.append(time.perf_counter() - start)
@@ -115,7 +109,6 @@ def prepare(
     peak = peak_memory(target)
     start = time.perf_counter()
     target()
-    target()  # a round is the untimed warm execution, the floor, and the timed one
     floor()
     once = time.perf_counter() - start
     rounds = max(min_rounds, min(max(MAX_ROUNDS, min_rounds), int(budget_s / max(once, 1e-6))))
