@@ -100,15 +100,31 @@ class RecordingServerCursor(_Recording, psycopg.ServerCursor):
     _server_side = True
 
 
-def _checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
-    dbapi_connection.cursor_factory = RecordingCursor
-    dbapi_connection.server_cursor_factory = RecordingServerCursor
+@contextlib.contextmanager
+def cursor_classes(
+    engine: Engine, cursor: type[psycopg.Cursor], server_cursor: type[psycopg.ServerCursor]
+) -> Iterator[None]:
+    """Connections checked out of ``engine``'s pool inside the block use these cursor classes.
 
+    On checkin they get psycopg's own back, so no timed execution ever runs through them.
+    """
 
-def _checkin(dbapi_connection: Any, record: Any) -> None:
-    if dbapi_connection is not None:
-        dbapi_connection.cursor_factory = psycopg.Cursor
-        dbapi_connection.server_cursor_factory = psycopg.ServerCursor
+    def checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        dbapi_connection.cursor_factory = cursor
+        dbapi_connection.server_cursor_factory = server_cursor
+
+    def checkin(dbapi_connection: Any, record: Any) -> None:
+        if dbapi_connection is not None:
+            dbapi_connection.cursor_factory = psycopg.Cursor
+            dbapi_connection.server_cursor_factory = psycopg.ServerCursor
+
+    event.listen(engine, "checkout", checkout)
+    event.listen(engine, "checkin", checkin)
+    try:
+        yield
+    finally:
+        event.remove(engine, "checkout", checkout)
+        event.remove(engine, "checkin", checkin)
 
 
 @contextlib.contextmanager
@@ -118,15 +134,12 @@ def capture(engine: Engine) -> Iterator[Capture]:
     if _active is not None:
         raise RuntimeError("statement captures do not nest")
     result = Capture()
-    event.listen(engine, "checkout", _checkout)
-    event.listen(engine, "checkin", _checkin)
     _active = result
     try:
-        yield result
+        with cursor_classes(engine, RecordingCursor, RecordingServerCursor):
+            yield result
     finally:
         _active = None
-        event.remove(engine, "checkout", _checkout)
-        event.remove(engine, "checkin", _checkin)
 
 
 def _jsonable(value: Any) -> Any:

@@ -34,9 +34,9 @@ from typing import Any, Literal
 
 import psycopg
 from psycopg.types.string import TextLoader
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Connection, Engine
 
-from ormbench.measure.capture import Statement
+from ormbench.measure.capture import Statement, cursor_classes
 
 # The content table and its partitions: a sequential scan on any of them reads every row of
 # a partition of up to a million rows, the failure the suite exists to catch.
@@ -368,17 +368,6 @@ class ProbingServerCursor(_Probing, psycopg.ServerCursor):
         return result
 
 
-def _checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
-    dbapi_connection.cursor_factory = ProbingCursor
-    dbapi_connection.server_cursor_factory = ProbingServerCursor
-
-
-def _checkin(dbapi_connection: Any, record: Any) -> None:
-    if dbapi_connection is not None:
-        dbapi_connection.cursor_factory = psycopg.Cursor
-        dbapi_connection.server_cursor_factory = psycopg.ServerCursor
-
-
 @contextlib.contextmanager
 def probing(engine: Engine) -> Iterator[list[PlanMode]]:
     """Inside the block, record the plan mode of every statement sent through ``engine``.
@@ -390,15 +379,12 @@ def probing(engine: Engine) -> Iterator[list[PlanMode]]:
     if _probed is not None:
         raise RuntimeError("plan-mode probes do not nest")
     modes: list[PlanMode] = []
-    event.listen(engine, "checkout", _checkout)
-    event.listen(engine, "checkin", _checkin)
     _probed = modes
     try:
-        yield modes
+        with cursor_classes(engine, ProbingCursor, ProbingServerCursor):
+            yield modes
     finally:
         _probed = None
-        event.remove(engine, "checkout", _checkout)
-        event.remove(engine, "checkin", _checkin)
 
 
 def probe_plan_modes(engine: Engine, run: Callable[[], Any]) -> list[PlanMode]:
