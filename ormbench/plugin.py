@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
@@ -29,7 +28,6 @@ class OrmbenchSession:
     settings: Settings
     server: PgServer | None = None
     why: str = ""
-    header: list[str] = field(default_factory=list)
     _previous_sigterm: Any = None
 
     def get_server(self) -> PgServer:
@@ -133,9 +131,3 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
             "settings": dict(server.settings),
         }
     machine_info["ormbench"] = info
-
-
-def iter_servers(config: pytest.Config) -> Iterator[PgServer]:
-    state = config.stash.get(SESSION_KEY, None)
-    if state is not None and state.server is not None:
-        yield state.server

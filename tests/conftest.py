@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -69,7 +69,3 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def last_line(text: str) -> str:
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return lines[-1] if lines else ""
-
-
-def run_args(*args: str) -> Sequence[str]:
-    return args

@@ -222,4 +222,3 @@ def test_cli_bad_input_is_one_line(run_cli):
         "ormbench: unknown value 'nope' for --pg-backend; choose one of: auto, url, docker, local"
     )
     assert last_line(out.stderr) == out.stderr.strip()
-    assert REPO.is_dir()
