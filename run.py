@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 STAMP = VENV / ".ormbench-installed"
 COMMANDS = {
-    "bench": ["-m", "pytest", "--benchmark-only"],
+    "bench": ["-m", "pytest", "benchmarks", "--benchmark-only"],
     "test": ["-m", "pytest", "tests"],
 }
 
