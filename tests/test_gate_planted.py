@@ -177,7 +177,9 @@ def test_lazy_load_per_row_fails_exact_tier(server_url: str, tmp_path: Path) -> 
     run_pair(server_url, tmp_path, "ormbench.gate.plants.lazy_load")
     code, verdicts, report = gate(tmp_path)
     assert code == EXIT_REGRESSION
-    assert failing(verdicts) == {"exact": ids("orm_scalars")}, report
+    # Only the exact tier is asserted: the timing tier of the other benchmarks is a
+    # probabilistic verdict on a shared machine (the gate_timing tests cover it).
+    assert failing(verdicts).get("exact") == ids("orm_scalars"), report
     (scalars,) = [v for v in verdicts["verdicts"] if v["name"] == f"{GROUP}-orm_scalars"]
     assert {f["what"] for f in scalars["findings"]} >= {"statements", "rows fetched"}
 
@@ -187,7 +189,7 @@ def test_unusable_index_fails_plan_shape(server_url: str, tmp_path: Path) -> Non
     run_pair(server_url, tmp_path, "ormbench.gate.plants.no_index")
     code, verdicts, report = gate(tmp_path)
     assert code == EXIT_REGRESSION
-    assert failing(verdicts) == {"exact": ids(*STRATEGIES)}, report
+    assert failing(verdicts) == {"exact": ids(*STRATEGIES)}, report  # exact decides every one
     for verdict in verdicts["verdicts"]:
         assert [f["what"] for f in verdict["findings"]] == ["plan shape"]
         assert verdict["plan_diff"], verdict["name"]
