@@ -8,7 +8,7 @@ Opt-in, on the canonical dataset (300,000 items; seeded once in ``<pg-schema>_ca
 pathology, two benchmarks each: ``bad`` timed with ``fixed`` paired before every round, then
 ``fixed`` timed with ``bad`` paired. Each benchmark's ``extra_info`` holds the per-round ratios
 bad / fixed, both medians, and the statements sent; the table at the end of the module is the
-README's (figures only; ``python -m ormbench.pathologies`` adds the diagnosis lines).
+README's (figures only; ``ormbench pathologies`` adds the diagnosis lines).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import configparser
+import importlib
 import os
 import signal
 import sys
@@ -75,7 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     _load_commands()
     parser = build_parser()
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, _sigterm)
+    # Commands stop what they start through context managers (workspace.open_server); SIGTERM
+    # unwinds them like Ctrl-C. Only this call's own handler is restored: main() may run
+    # in-process (tests, python -m ormbench.pathologies) beside servers it must not touch.
+    previous = signal.signal(signal.SIGTERM, _sigterm)
     try:
         settings = resolve(
             options={s.name: getattr(args, s.name) for s in SETTINGS},
@@ -90,11 +94,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("ormbench: interrupted", file=sys.stderr)
         return 130
     finally:
-        from ormbench.pg.local import stop_all
+        signal.signal(signal.SIGTERM, previous)
 
-        stop_all()
+
+# Modules of ormbench.commands; each registers its subcommands when imported.
+COMMAND_MODULES = ("server", "data", "page", "compare", "explain", "gate", "pathologies")
 
 
 def _load_commands() -> None:
-    # Subcommands register themselves on import; importing here keeps `--help` complete.
-    from ormbench import commands  # noqa: F401
+    # Imported here, not at module top, because the command modules import this one.
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"ormbench.commands.{name}")

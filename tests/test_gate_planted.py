@@ -22,22 +22,13 @@ import pytest
 
 from ormbench.errors import EXIT_REGRESSION
 from ormbench.pg import PgServer
+from ormbench.strategies import BUILTIN_STRATEGIES
 from tests.conftest import REPO, subprocess_env
 
 # The benchmarks every planted run measures: one group, every built-in strategy.
 GROUP = "canonical-p100"
 SELECT = f"{GROUP}-"
-STRATEGIES = (
-    "orm_query_all",
-    "orm_scalars",
-    "orm_yield_per",
-    "orm_defer_json",
-    "orm_load_only",
-    "orm_columns",
-    "core_select",
-    "core_text",
-    "dbapi_fetchall",
-)
+STRATEGIES = BUILTIN_STRATEGIES
 # Strategies that load JSONB columns (all but deferred/load_only and the floor).
 JSON_HEAVY = (
     "orm_query_all",

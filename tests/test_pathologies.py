@@ -76,7 +76,7 @@ def test_connection_options_are_startup_settings() -> None:
 def test_command_rejects_bad_input(
     argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """python -m ormbench.pathologies: a mistake is one line and exit 2, before any server."""
+    """ormbench pathologies: a mistake is one line and exit 2, before any server."""
     assert pathologies_main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"ormbench: {message}")

@@ -1,3 +1,5 @@
-"""The subcommands of ``ormbench``, one module per concern; each registers with the CLI."""
+"""The subcommands of ``ormbench``, one module per concern; each registers with the CLI.
 
-from ormbench.commands import compare, data, explain, gate, page, server  # noqa: F401
+``ormbench.cli`` imports them (``COMMAND_MODULES``); importing this package alone imports none,
+so a library module may use a command's helpers without loading every command.
+"""
