@@ -49,8 +49,9 @@ def pg_pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> p
 
 
 # Tests whose verdict rests on timing (the gate's timing tier on planted runs). On a shared
-# machine a timing verdict is probabilistic (A/A false alarms measured at 0.5-2% per benchmark,
-# docs/gate.md), so they run when selected: pytest tests/test_gate_planted.py -m gate_timing.
+# machine a timing verdict is probabilistic (A/A false alarms 0.46% per benchmark on a quiet
+# machine, 2% under load, docs/gate.md), so they run when selected:
+# pytest tests/test_gate_planted.py -m gate_timing.
 OPT_IN_MARKERS = ("gate_timing",)
 
 

@@ -13,7 +13,13 @@ import pytest
 
 from ormbench.errors import EXIT_REGRESSION, EXIT_UNUSABLE, ConfigError, UnusableInputError
 from ormbench.gate import compare, load_run, load_side, render
-from ormbench.gate.calibrate import Comparison, calibrate, clopper_pearson
+from ormbench.gate.calibrate import (
+    Comparison,
+    calibrate,
+    clopper_pearson,
+    find_comparisons,
+)
+from ormbench.gate.calibrate import render as render_calibration
 from ormbench.gate.config import GateConfig, load_config, parse_config
 from ormbench.gate.report import as_json
 from ormbench.gate.runs import merge
@@ -515,6 +521,39 @@ def test_calibrate_counts_alarms_and_detection(write: Callable[..., Path]) -> No
     assert result.alarm_rate() == (0, 3)
     assert result.detected(0.10) == (3, 3)
     assert result.smallest_detected() is not None and result.smallest_detected() <= 0.10
+
+
+def test_calibrate_counts_a_real_plant_as_detection_not_as_false_alarm(
+    write: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Pairs whose head loaded a plant (plant.json): the target's failures are detections,
+    every other benchmark stays an A/A comparison."""
+    plant = {"module": "ormbench.gate.plants.cpu", "strategy": "orm_scalars", "cost": 0.10}
+    for k in range(2):
+        pair = tmp_path / "pairs" / f"pair-{k:03d}"
+        pair.mkdir(parents=True)
+        (pair / "plant.json").write_text(json.dumps(plant))
+        target, other = "canonical-p10-orm_scalars", "canonical-p10-core_text"
+        base = run_doc(bench(target, seed=k), bench(other, seed=10 + k))
+        head = run_doc(bench(target, ratio=1.5 * 1.10, seed=20 + k), bench(other, seed=30 + k))
+        (pair / "base.json").write_text(json.dumps(base))
+        (pair / "head.json").write_text(json.dumps(head))
+    comps = find_comparisons(tmp_path / "pairs")
+    assert [c.plant for c in comps] == [plant, plant]
+    result = calibrate(comps, GateConfig())
+    assert dict(result.planted_cases) == {"canonical-p10-orm_scalars": 2}
+    assert dict(result.planted_hits) == {"canonical-p10-orm_scalars": 2}
+    assert result.alarm_rate() == (0, 2)  # core_text, twice: no false alarm
+    text = render_calibration(result, GateConfig())
+    assert "real plant in head (`ormbench.gate.plants.cpu`, `orm_scalars` 10% slower)" in text
+    assert "failed the gate in **2 of 2**" in text
+
+
+def test_calibrate_rejects_an_unknown_plant(run_cli: Callable[..., Any], tmp_path: Path) -> None:
+    result = run_cli("calibrate", "--run", "1", "--plant", "nope", str(tmp_path / "x"))
+    assert result.returncode == 2
+    assert "--plant 'nope' is not a planted regression; known: cpu, lazy_load" in result.stderr
+    assert not (tmp_path / "x").exists()
 
 
 # -- the command -----------------------------------------------------------------------------

@@ -2,8 +2,8 @@
 
 Each test runs the strategy benchmarks of one group (``canonical-p100``, all strategies) on
 the ``tiny`` dataset twice, as the perf workflow does: a base run of the code as it is and a
-head run with one planted regression (``ormbench.gate.plants``), the two interleaved
-benchmark by benchmark (``ormbench.gate.turns``); then ``ormbench gate`` with the repository's
+head run with one planted regression (``ormbench.gate.plants``), the two alternating
+round by round (``ormbench.gate.turns``); then ``ormbench gate`` with the repository's
 ``ormbench-gate.toml``. Asserts are on exit codes, tiers and benchmark names, never timings.
 A timing test makes another pair only when the gate itself reports a target benchmark too
 noisy to judge (a machine busy with other work), never to overturn a verdict, and skips,

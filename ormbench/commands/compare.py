@@ -10,12 +10,9 @@ from ormbench.commands.page import case_arguments, resolve_request
 from ormbench.config import Settings
 from ormbench.errors import ConfigError
 from ormbench.measure.paired import FLOOR
-from ormbench.measure.roundrobin import round_robin
+from ormbench.measure.roundrobin import BUDGET_S, round_robin
 from ormbench.strategies import STRATEGIES, StrategyContext, get_strategy, label
 from ormbench.workspace import open_workspace
-
-# Rounds of the round-robin unless --rounds says otherwise.
-DEFAULT_ROUNDS = 200
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,7 +20,15 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--strategies", default="", help="comma-separated strategies (default: all registered)"
     )
-    parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, help="timed rounds")
+    parser.add_argument(
+        "--rounds", type=int, default=None, help="timed rounds (default: as many as --budget fits)"
+    )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=BUDGET_S,
+        help=f"seconds of timed rounds when --rounds is not given (default {BUDGET_S:g})",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the per-round shuffle")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -34,15 +39,17 @@ def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
     if FLOOR not in names:
         names.append(FLOOR)
     strategies = {name: get_strategy(name) for name in names}
-    if args.rounds < 6:
+    if args.rounds is not None and args.rounds < 6:
         raise ConfigError(f"--rounds {args.rounds} is too few for a 95% interval; use 6 or more")
+    if args.budget <= 0:
+        raise ConfigError(f"--budget {args.budget:g} must be a positive number of seconds")
     with open_workspace(settings) as ws:
         req = resolve_request(ws, args.scenario, args.page_size)
         engine = ws.engine_for(settings.json_loader[0])
         ctx = StrategyContext(engine)
         try:
             fns = {name: (lambda fn=fn: fn(ctx, req)) for name, fn in strategies.items()}
-            result = round_robin(fns, FLOOR, args.rounds, args.seed)
+            result = round_robin(fns, FLOOR, args.rounds, args.seed, args.budget)
         finally:
             engine.dispose()
     rows = []
@@ -60,12 +67,12 @@ def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
         doc = {
             "scenario": args.scenario,
             "page_size": args.page_size,
-            "rounds": args.rounds,
+            "rounds": result.rounds,
             "strategies": rows,
         }
         print(json.dumps(doc, indent=2))
         return 0
-    print(f"{args.scenario} p{args.page_size}: {args.rounds} shuffled rounds, ratio to {FLOOR}")
+    print(f"{args.scenario} p{args.page_size}: {result.rounds} shuffled rounds, ratio to {FLOOR}")
     width = max(len(r["strategy"]) for r in rows)
     for r in sorted(rows, key=lambda r: r["ratio"]["median"]):
         q = r["ratio"]

@@ -11,11 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pkgutil
 import shlex
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ormbench.cli import command
 from ormbench.config import SETTINGS, Settings
@@ -163,10 +165,15 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
 # -- calibrate ----------------------------------------------------------------------------------
 
 # What one side of an A/A pair runs (plus the server and dataset options given to calibrate).
+# Seconds of rounds per benchmark in gate runs (perf.yml passes the same): base and head
+# alternate rounds, so drift cancels between them and the median's noise falls as rounds grow;
+# at 0.5 s a third of the benchmarks could not resolve the 6% threshold (docs/gate.md).
+GATE_ROUND_BUDGET = "1.0"
 CALIBRATE_PYTEST = (
     "benchmarks/test_strategies.py",
     "-m",
     "gate",
+    f"--round-budget={GATE_ROUND_BUDGET}",
     "--benchmark-only",
     "-q",
     "-p",
@@ -181,8 +188,8 @@ def _calibrate_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=0,
         metavar="PAIRS",
-        help="first make PAIRS A/A comparisons into DIRECTORY (base and head interleaved "
-        "benchmark by benchmark, as the perf workflow runs them)",
+        help="first make PAIRS A/A comparisons into DIRECTORY (base and head alternating "
+        "round by round, as the perf workflow runs them)",
     )
     parser.add_argument(
         "--per-side",
@@ -201,6 +208,23 @@ def _calibrate_arguments(parser: argparse.ArgumentParser) -> None:
         default="",
         help='extra pytest arguments for --run, e.g. "-k canonical"',
     )
+    parser.add_argument(
+        "--plant",
+        default=None,
+        help="for --run: heads load this planted regression (e.g. cpu, a module of "
+        "ormbench.gate.plants) to measure real detection instead of an A/A false-alarm rate",
+    )
+    parser.add_argument(
+        "--plant-cost",
+        type=float,
+        default=0.10,
+        help="for --plant cpu: the planted slowdown as a fraction (default 0.10)",
+    )
+    parser.add_argument(
+        "--plant-strategy",
+        default=None,
+        help="for --plant: the strategy it slows (default orm_scalars)",
+    )
     parser.add_argument("--config", type=Path, default=None, help="gate config (thresholds)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures as JSON")
 
@@ -214,7 +238,8 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     config = load_config(args.config)
     if args.run:
         extra = [*forwarded_settings(args), *shlex.split(args.pytest_args)]
-        run_pairs(args.directory, args.run, extra)
+        plant = _plant(args) if args.plant else None
+        run_pairs(args.directory, args.run, extra, plant)
     inject = calibrate.DEFAULT_INJECT if args.inject is None else args.inject
     comparisons = calibrate.find_comparisons(args.directory, args.per_side)
     result = calibrate.calibrate(comparisons, config, inject=inject)
@@ -234,12 +259,42 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def run_pairs(directory: Path, pairs: int, extra: Sequence[str]) -> None:
-    """Make ``pairs`` A/A comparisons: two runs of this checkout, taking turns (ABBA)."""
+def _plant(args: argparse.Namespace) -> dict[str, Any]:
+    """What --plant, --plant-cost and --plant-strategy ask for, checked."""
+    from ormbench.gate import plants
+
+    known = sorted(m.name for m in pkgutil.iter_modules(plants.__path__))
+    if args.plant not in known:
+        raise ConfigError(
+            f"--plant {args.plant!r} is not a planted regression; known: {', '.join(known)}"
+        )
+    if not 0 < args.plant_cost <= 10:
+        raise ConfigError(f"--plant-cost {args.plant_cost:g}: expected a fraction such as 0.10")
+    return {
+        "module": f"{plants.__name__}.{args.plant}",
+        "strategy": args.plant_strategy or plants.DEFAULT_PLANT_STRATEGY,
+        "cost": args.plant_cost,
+    }
+
+
+def run_pairs(
+    directory: Path, pairs: int, extra: Sequence[str], plant: dict[str, Any] | None = None
+) -> None:
+    """Make ``pairs`` comparisons: two runs of this checkout, taking turns round by round.
+
+    A/A unless ``plant`` is given: then head loads that planted regression (and the pair
+    directory records it in ``plant.json`` for the analysis)."""
     start = len([d for d in directory.glob("pair-*") if d.is_dir()]) if directory.exists() else 0
     for n in range(start + 1, start + pairs + 1):
         pair = directory / f"pair-{n:03d}"
         pair.mkdir(parents=True, exist_ok=True)
+        env = None
+        if plant is not None:
+            from ormbench.gate.calibrate import PLANT_FILE
+            from ormbench.gate.plants import COST_ENV, STRATEGY_ENV
+
+            (pair / PLANT_FILE).write_text(json.dumps(plant))
+            env = {**os.environ, STRATEGY_ENV: plant["strategy"], COST_ENV: str(plant["cost"])}
         procs = []
         for side in ("base", "head"):
             cmd = [
@@ -256,8 +311,12 @@ def run_pairs(directory: Path, pairs: int, extra: Sequence[str]) -> None:
                 f"--benchmark-json={pair / f'{side}.json'}",
                 *extra,
             ]
+            if plant is not None and side == "head":
+                cmd += ["--strategies-from", plant["module"]]
             log = open(pair / f"{side}.log", "w")  # noqa: SIM115 - closed after wait()
-            procs.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log))
+            procs.append(
+                (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), log)
+            )
         try:
             codes = [proc.wait() for proc, _log in procs]
         except KeyboardInterrupt:

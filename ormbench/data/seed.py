@@ -75,6 +75,8 @@ META_SCHEMA_VERSION = "schema_version"
 META_DATASET = "dataset"
 # Chunks the producer may run ahead of the COPY (each about 4 MB).
 QUEUE_CHUNKS = 4
+# GIL switch interval during the load (see _prompt_handover).
+SWITCH_INTERVAL_S = 0.0002
 # Connections building indexes and running VACUUM ANALYZE at once: one per core of the
 # 2-core machines this runs on; more only queue on the CPU.
 INDEX_WORKERS = 2
@@ -323,6 +325,22 @@ def _gc_paused() -> Iterator[None]:
         gc.unfreeze()
 
 
+@contextlib.contextmanager
+def _prompt_handover() -> Iterator[None]:
+    """Shorten the GIL switch interval while the producer thread runs beside the COPY.
+
+    The main thread only wakes to refill the socket, then wants the GIL back from the busy
+    producer; at the default 5 ms it waits that long while the server, which drains 200 KB
+    in far less, sits idle. Measured on canonical: load phase 17.3 s at 5 ms, 12.9 s at 0.2 ms.
+    """
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(previous)
+
+
 # -- load -------------------------------------------------------------------------------------
 
 
@@ -374,7 +392,7 @@ def _load(conn: Connection, gen: Generator, phases: dict[str, float], bar: tqdm)
     # but dumpers read connection state, and a libpq connection is not for two threads.
     spare = conn.engine.raw_connection()
     encoder = _Encoder(spare.driver_connection, types)  # type: ignore[arg-type]
-    with contextlib.closing(spare), driver.cursor() as cursor, _gc_paused():
+    with contextlib.closing(spare), driver.cursor() as cursor, _gc_paused(), _prompt_handover():
         _copy(cursor, "users", targets["users"], encoder.encode("users", gen.users))
         _copy(cursor, "tags", targets["tags"], encoder.encode("tags", gen.tags))
         producer = _Producer(_payloads(gen, encoder, phases))

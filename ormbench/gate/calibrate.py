@@ -21,11 +21,13 @@ against real planted runs (``ormbench.gate.plants``) when in doubt.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from scipy.stats import beta
 
@@ -44,6 +46,8 @@ FALSE_ALARM_GOAL = 0.01
 DETECTION_GOAL = 0.95
 # Planted slowdown whose detection rate is reported (the issue's 10%).
 DEFAULT_INJECT = 0.10
+# What a pair directory records about a plant loaded into its head.
+PLANT_FILE = "plant.json"
 # A side of a comparison inside a pair directory: a file name containing one of these.
 _SIDE = re.compile(r"(base|head)", re.IGNORECASE)
 
@@ -55,6 +59,9 @@ class Comparison:
     label: str
     base: Run
     head: Run
+    # A pair whose head loaded a planted regression (``calibrate --run --plant``): the
+    # module, the strategy it slows and by how much. None for an A/A pair.
+    plant: dict[str, Any] | None = None
 
 
 @dataclass
@@ -73,6 +80,10 @@ class Calibration:
     # among the (non-floor) comparisons it could judge: (detected, judged).
     too_noisy: Counter[str] = field(default_factory=Counter)
     detected_when_judged: tuple[int, int] = (0, 0)
+    # Pairs with a real plant in head: its target benchmarks' comparisons and failures.
+    plant: dict[str, Any] | None = None
+    planted_cases: Counter[str] = field(default_factory=Counter)
+    planted_hits: Counter[str] = field(default_factory=Counter)
 
     def alarm_rate(self, tier: str | None = None) -> tuple[int, int]:
         """(false alarms, benchmark comparisons) over all benchmarks, of one tier or all."""
@@ -162,7 +173,9 @@ def _pair_dir(directory: Path) -> Comparison:
         raise UnusableInputError(
             f"{directory}: an A/A comparison needs files named *base*.json and *head*.json"
         )
-    return Comparison(directory.name, merge(sides["base"]), merge(sides["head"]))
+    plant_file = directory / PLANT_FILE
+    plant = json.loads(plant_file.read_text()) if plant_file.exists() else None
+    return Comparison(directory.name, merge(sides["base"]), merge(sides["head"]), plant)
 
 
 def calibrate(
@@ -183,8 +196,17 @@ def calibrate(
     pairs: list[tuple[str, Thresholds, list[float], list[float]]] = []
     for comp in comparisons:
         gate = compare(comp.base, comp.head, config, allow_env_change=True)
+        target = comp.plant["strategy"] if comp.plant else None
+        result.plant = comp.plant or result.plant
         for verdict in gate.verdicts:
             if verdict.base is None or verdict.head is None:
+                continue
+            if target is not None and verdict.name.endswith(f"-{target}"):
+                # Really slowed: not an A/A comparison; a failure is a detection.
+                result.planted_cases[verdict.name] += 1
+                result.planted_hits[verdict.name] += any(
+                    f.fails and f.tier is not Tier.BUDGET for f in verdict.findings
+                )
                 continue
             result.judged[verdict.name] += 1
             for finding in verdict.findings:
@@ -254,6 +276,7 @@ def render(result: Calibration, config: GateConfig) -> str:
         f"{_pct(when_hit, when_judged)}",
         "- smallest planted slowdown detected in ≥95% of cases: "
         + (f"**{smallest:.0%}**" if smallest is not None else "none up to 40%"),
+        *_real_plant_lines(result),
         "",
         "Planted slowdowns scale head's paired ratio samples (docs/gate.md, Calibration).",
         "",
@@ -284,6 +307,24 @@ def render(result: Calibration, config: GateConfig) -> str:
     ]
     lines += [f"| {t:.0%} | {fa:.2%} | {det:.1%} |" for t, fa, det in result.sweep]
     return "\n".join(lines) + "\n"
+
+
+def _real_plant_lines(result: Calibration) -> list[str]:
+    if not result.planted_cases or result.plant is None:
+        return []
+    plant = result.plant
+    hits, cases = sum(result.planted_hits.values()), sum(result.planted_cases.values())
+    low, high = clopper_pearson(hits, cases)
+    per = ", ".join(
+        f"`{name}` {result.planted_hits[name]}/{n}" for name, n in result.planted_cases.items()
+    )
+    return [
+        f"- real plant in head (`{plant['module']}`, `{plant['strategy']}` "
+        f"{plant['cost']:.0%} slower): failed the gate in **{hits} of {cases}** = "
+        f"{_pct(hits, cases)} (95% CI {low:.2%}-{high:.2%}); goal ≥ {DETECTION_GOAL:.0%}",
+        f"  - per benchmark: {per}",
+        "  - every other benchmark above is an A/A comparison of those pairs",
+    ]
 
 
 def _pct(k: int, n: int) -> str:

@@ -16,6 +16,18 @@ from ormbench.measure.stats import RatioSummary, median_ci
 
 # Untimed rounds before the first timed one.
 WARMUP_ROUNDS = 3
+# Seconds a run aims for when no round count is given. Ratios of separate 200-round runs of
+# canonical p10 (about 8 s) spread 4-5% on the 2-core machine; 600-round runs (about 25 s)
+# spread 2% or less: slow drift averages out only over a longer run.
+BUDGET_S = 25.0
+# Bounds of a budget-sized run: enough rounds for a 95% interval, and a ceiling.
+MIN_ROUNDS = 30
+MAX_ROUNDS = 2000
+
+
+def rounds_for(budget_s: float, round_s: float) -> int:
+    """Rounds that fit ``budget_s`` when one round of every strategy takes ``round_s``."""
+    return max(MIN_ROUNDS, min(MAX_ROUNDS, int(budget_s / max(round_s, 1e-6))))
 
 
 @dataclass(frozen=True)
@@ -24,6 +36,10 @@ class RoundRobinResult:
 
     times: dict[str, list[float]]
     floor: str
+
+    @property
+    def rounds(self) -> int:
+        return len(self.times[self.floor])
 
     def ratios(self, name: str) -> list[float]:
         return [t / f for t, f in zip(self.times[name], self.times[self.floor], strict=True)]
@@ -36,16 +52,25 @@ class RoundRobinResult:
 
 
 def round_robin(
-    fns: Mapping[str, Callable[[], object]], floor: str, rounds: int, seed: int = 0
+    fns: Mapping[str, Callable[[], object]],
+    floor: str,
+    rounds: int | None = None,
+    seed: int = 0,
+    budget_s: float = BUDGET_S,
 ) -> RoundRobinResult:
-    """Time ``rounds`` rounds of all ``fns`` (which must include ``floor``), shuffled per round."""
+    """Time ``rounds`` rounds of all ``fns`` (which must include ``floor``), shuffled per round;
+    without ``rounds``, as many as fit ``budget_s`` (sized on the last warm-up round)."""
     if floor not in fns:
         raise ValueError(f"the floor {floor!r} must be among the strategies")
     rng = random.Random(seed)
     names = list(fns)
     for _ in range(WARMUP_ROUNDS):
+        start = time.perf_counter()
         for name in names:
             fns[name]()
+        once = time.perf_counter() - start
+    if rounds is None:
+        rounds = rounds_for(budget_s, once)
     times: dict[str, list[float]] = {name: [] for name in names}
     clock = time.perf_counter
     for _ in range(rounds):

@@ -5,9 +5,11 @@ to ``ORMBENCH_PLANT_COST`` (default 0.25) times the time the work took, every ca
 regression of that strategy by that fraction relative to its paired floor round, as a slower
 code path in C would be. The CPU time is measured (``process_time``), not estimated from a
 loop rate taken once, so a busy machine slows the burn exactly as it slows real work. The
-burn runs C-level chunks (``sum(range(n))``): cProfile counts two calls per ~0.4 ms chunk, well
-under 1% of any strategy's count, so the call-count tier stays quiet and the timing tier must
-catch it. Other strategies and the floor are untouched.
+burn runs C-level chunks (``sum(range(n))``) sized to the time left at the rate the previous
+chunk ran, so it lands within a few microseconds of its target (fixed 0.4 ms chunks made a
+10% plant on a 4 ms page cost 10-20%) in two or three chunks: cProfile counts a handful of
+calls, well under 1% of any strategy's count, so the call-count tier stays quiet and the
+timing tier must catch it. Other strategies and the floor are untouched.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ from ormbench.strategies import STRATEGIES, Strategy, StrategyContext
 
 # Added CPU time as a fraction of the strategy's own time, unless ORMBENCH_PLANT_COST is set.
 DEFAULT_COST = 0.25
-# Iterations of one C-level burn chunk (about 0.4 ms): few enough calls, fine enough timing.
-_CHUNK = 20_000
+# Smallest burn chunk (iterations, a few microseconds): the overshoot past the target.
+_MIN_CHUNK = 200
+# Iterations per CPU second, updated from every chunk (a first guess for the first one).
+_rate = [50_000_000.0]
 
 
 def _cost() -> float:
@@ -43,8 +47,13 @@ COST = _cost()
 
 def _burn(seconds: float) -> None:
     deadline = time.process_time() + seconds
-    while time.process_time() < deadline:
-        sum(range(_CHUNK))
+    while (left := deadline - time.process_time()) > 0:
+        n = max(_MIN_CHUNK, int(left * _rate[0]))
+        start = time.process_time()
+        sum(range(n))
+        took = time.process_time() - start
+        if took > 0:
+            _rate[0] = n / took
 
 
 def _slower(strategy: Strategy, cost: float) -> Strategy:
