@@ -10,6 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.dataset import Seeded
+from ormbench.config import Settings
+from ormbench.pg import PgServer
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -35,6 +39,19 @@ def run_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
         )
 
     return run
+
+
+@pytest.fixture(scope="module")
+def tiny_cli_args(
+    seeded: Callable[[str], Seeded], pg_server: PgServer, ormbench_settings: Settings
+) -> list[str]:
+    """CLI options reaching the session's server and its seeded tiny dataset (no reseeding)."""
+    seeded("tiny")
+    return [
+        f"--pg-url={pg_server.url}",
+        f"--pg-schema={ormbench_settings.pg_schema}_tiny",
+        "--dataset=tiny",
+    ]
 
 
 @pytest.fixture

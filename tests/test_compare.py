@@ -9,11 +9,8 @@ from collections.abc import Callable
 
 import pytest
 
-from fixtures.dataset import Seeded
-from ormbench.config import Settings
 from ormbench.measure import roundrobin
 from ormbench.measure.roundrobin import MAX_ROUNDS, MIN_ROUNDS, round_robin, rounds_for
-from ormbench.pg import PgServer
 from ormbench.strategies import STRATEGIES
 
 RunCli = Callable[..., subprocess.CompletedProcess[str]]
@@ -43,17 +40,8 @@ def test_the_floor_must_be_among_the_strategies() -> None:
 
 
 @pytest.fixture(scope="module")
-def cli_args(
-    seeded: Callable[[str], Seeded], pg_server: PgServer, ormbench_settings: Settings
-) -> list[str]:
-    seeded("tiny")
-    return [
-        f"--pg-url={pg_server.url}",
-        f"--pg-schema={ormbench_settings.pg_schema}_tiny",
-        "--dataset=tiny",
-        "--scenario=canonical",
-        "--page-size=10",
-    ]
+def cli_args(tiny_cli_args: list[str]) -> list[str]:
+    return [*tiny_cli_args, "--scenario=canonical", "--page-size=10"]
 
 
 def test_compare_json_lists_every_strategy_with_the_floor_at_one(

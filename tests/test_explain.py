@@ -13,11 +13,8 @@ from subprocess import CompletedProcess
 
 import pytest
 
-from fixtures.dataset import Seeded
 from ormbench.commands.explain import EXPLAIN_SCHEMA, SCHEMA_VERSION, Comparison, validate
-from ormbench.config import Settings
 from ormbench.measure.phases import PHASES
-from ormbench.pg import PgServer
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "explain-json.md"
 # Repeats per phase table in these runs: the tests check structure and verdicts, not timings.
@@ -78,17 +75,8 @@ def test_validate_catches_a_broken_document() -> None:
 
 
 @pytest.fixture(scope="module")
-def cli_args(
-    seeded: Callable[[str], Seeded], pg_server: PgServer, ormbench_settings: Settings
-) -> list[str]:
-    """Options reaching the session's server and its seeded tiny dataset (no reseeding)."""
-    seeded("tiny")
-    return [
-        f"--pg-url={pg_server.url}",
-        f"--pg-schema={ormbench_settings.pg_schema}_tiny",
-        "--dataset=tiny",
-        f"--repeats={REPEATS}",
-    ]
+def cli_args(tiny_cli_args: list[str]) -> list[str]:
+    return [*tiny_cli_args, f"--repeats={REPEATS}"]
 
 
 def _explain(run_cli: RunCli, cli_args: list[str], *args: str) -> CompletedProcess[str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from tests.conftest import subprocess_env
@@ -38,10 +39,10 @@ def _write(directory: Path, tests: list[tuple[str, str]]) -> None:
     (directory / "test_turns_demo.py").write_text(HEADER + body)
 
 
-def _start(tmp_path: Path, side: str, extra: list[str] = ()) -> subprocess.Popen[str]:
-    """One side's run in ``tmp_path/side`` (same test file name, so the same node ids)."""
-    env = subprocess_env(TURNS_LOG=str(tmp_path / "log"), SIDE=side)
-    cmd = [
+def _pytest(tmp_path: Path, side: str, extra: Sequence[str] = ()) -> list[str]:
+    """One side's pytest command line, run in ``tmp_path/side`` (same test file name, so the
+    same node ids); loads the plugin under test and not ormbench's own (no server)."""
+    return [
         sys.executable,
         "-m",
         "pytest",
@@ -49,17 +50,18 @@ def _start(tmp_path: Path, side: str, extra: list[str] = ()) -> subprocess.Popen
         "-q",
         "-p",
         "no:cacheprovider",
-        # Only the plugin under test: not ormbench's own (no server, no fixtures to import).
         "-p",
         "no:ormbench",
         "-p",
         "ormbench.gate.turns",
-        "--turns-dir",
-        str(tmp_path / "baton"),
-        "--turns-side",
-        side,
         *extra,
     ]
+
+
+def _start(tmp_path: Path, side: str, extra: Sequence[str] = ()) -> subprocess.Popen[str]:
+    env = subprocess_env(TURNS_LOG=str(tmp_path / "log"), SIDE=side)
+    turns = ["--turns-dir", str(tmp_path / "baton"), "--turns-side", side, *extra]
+    cmd = _pytest(tmp_path, side, turns)
     return subprocess.Popen(cmd, cwd=tmp_path / side, env=env, text=True, stdout=subprocess.PIPE)
 
 
@@ -127,17 +129,7 @@ def test_without_turns_dir_the_plugin_does_nothing(tmp_path: Path) -> None:
     _write(tmp_path / "solo", [("plain", "1"), ("plain", "2"), ("bench", "3")])
     env = subprocess_env(TURNS_LOG=str(tmp_path / "log"), SIDE="solo")
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "test_turns_demo.py",
-            "-q",
-            "-p",
-            "no:ormbench",
-            "-p",
-            "ormbench.gate.turns",
-        ],
+        _pytest(tmp_path, "solo"),
         cwd=tmp_path / "solo",
         env=env,
         capture_output=True,
