@@ -14,6 +14,11 @@ Figures (each seed runs in a fresh child process, in a schema of its own, droppe
   seeds F of production's rows instead and extrapolates the time (1/F, marked as estimated).
 - ``reuse``: a fresh process finding a complete ``ci`` dataset: the ensure_dataset call and
   the whole process (interpreter start and imports included).
+- ``costs``: where the server's CPU goes, per the ceiling's pre-encoded rows: COPY of content
+  with TOAST compression pglz (PostgreSQL's default), lz4 or none (STORAGE EXTERNAL), COPY of
+  the links, then the GIN index on item_metadata (jsonb_ops, as modelled, and jsonb_path_ops)
+  and ANALYZE of content_items_all. Only pglz and jsonb_ops are what the suite seeds; the
+  others show what the levers that would change the modelled data would save.
 
 Where the server runs on this machine, CPU seconds of the Python process and of every server
 process are reported per phase too: on a shared machine wall times move with other people's
@@ -54,7 +59,7 @@ from ormbench.pg.schema import drop_owned_schema, ensure_owned_schema  # noqa: E
 from ormbench.pg.url import parse_url  # noqa: E402
 from ormbench.workspace import open_server  # noqa: E402
 
-FIGURES = ("ceiling", "canonical", "production", "reuse")
+FIGURES = ("ceiling", "canonical", "production", "reuse", "costs")
 # Content rows generated up front for the ceiling: canonical-shaped, about 130 MB encoded.
 CEILING_ROWS = 60_000
 # Seconds between CPU samples of the server processes.
@@ -176,37 +181,45 @@ def child_seed(url: str, profile_name: str, overrides: dict[str, str]) -> dict[s
     }
 
 
-def child_ceiling(url: str) -> dict[str, Any]:
-    """COPY of pre-encoded canonical rows into truncated, unindexed tables."""
+def _ceiling_rows(conn: Any) -> tuple[list[Any], list[str], Any]:
+    """Canonical-shaped payloads of CEILING_ROWS content rows, generated and encoded up front."""
     profile = get_profile(
         "canonical", {"items": str(CEILING_ROWS // 20), "auto": str(CEILING_ROWS * 19 // 20)}
     )
+    gen = Generator(profile)
+    columns = gen.plans["content_items_all"].columns
+    types = {p: seed._column_types(conn, p, columns) for p in PARTITIONS.values()}
+    encoder = seed._Encoder(conn.connection.driver_connection, types)
+    return list(seed._payloads(gen, encoder, {})), columns, profile
+
+
+def _copy_all(cursor: Any, payloads: list[Any], columns: list[str], *, links: bool) -> None:
+    """COPY the content (links=False) or the tag links (links=True) of ``payloads``."""
+    link_columns = [c.name for c in content_tags.columns]
+    for payload in payloads:
+        for target, data in payload.by_table.items():
+            if data and (target == content_tags.name) == links:
+                seed._copy(cursor, target, link_columns if links else columns, data)
+
+
+def child_ceiling(url: str) -> dict[str, Any]:
+    """COPY of pre-encoded canonical rows into truncated, unindexed tables."""
     with _fresh_schema(url) as engine:
         seed.create_schema(engine)
-        gen = Generator(profile)
         with engine.connect() as conn, conn.begin():
             seed._drop_bulk_constraints(conn)
             seed._truncate(conn)
-            driver = conn.connection.driver_connection
-            columns = gen.plans["content_items_all"].columns
-            types = {p: seed._column_types(conn, p, columns) for p in PARTITIONS.values()}
-            encoder = seed._Encoder(driver, types)
             gc.freeze()
             gc.disable()
             t = time.process_time()
-            stats: dict[str, float] = {}
-            payloads = list(seed._payloads(gen, encoder, stats))
+            payloads, columns, profile = _ceiling_rows(conn)
             produce = time.process_time() - t
             gc.enable()
-            cursor = driver.cursor()
-            links = [c.name for c in content_tags.columns]
+            cursor = conn.connection.driver_connection.cursor()
             with CpuSampler(engine) as sampler:
                 started = time.perf_counter()
-                for payload in payloads:
-                    for target, data in payload.by_table.items():
-                        if data:
-                            cols = links if target == content_tags.name else columns
-                            seed._copy(cursor, target, cols, data)
+                _copy_all(cursor, payloads, columns, links=False)
+                _copy_all(cursor, payloads, columns, links=True)
                 wall = time.perf_counter() - started
             conn.rollback()
     n = profile.content_rows
@@ -221,6 +234,67 @@ def child_ceiling(url: str) -> dict[str, Any]:
         "python_rows_per_cpu_second": n / produce,
         "load_average": _load_average(),
     }
+
+
+# Column storage variants of the ``costs`` figure: SQL applied to each JSON column.
+_STORAGE = {
+    "pglz": "SET STORAGE EXTENDED, ALTER {c} SET COMPRESSION pglz",
+    "lz4": "SET STORAGE EXTENDED, ALTER {c} SET COMPRESSION lz4",
+    "none": "SET STORAGE EXTERNAL",
+}
+# Statements timed after the load in the ``costs`` figure.
+_BUILDS = {
+    "gin jsonb_ops": "CREATE INDEX ON content_items_all USING gin (item_metadata)",
+    "gin jsonb_path_ops": "CREATE INDEX ON content_items_all USING gin (item_metadata "
+    "jsonb_path_ops)",
+    "analyze content": "ANALYZE content_items_all",
+}
+
+
+def child_costs(url: str) -> dict[str, Any]:
+    """Server CPU of each part of a seed, on the ceiling's pre-encoded rows."""
+    out: dict[str, Any] = {"content_rows": CEILING_ROWS, "server_cpu": {}}
+    cpu = out["server_cpu"]
+    with _fresh_schema(url) as engine:
+        seed.create_schema(engine)
+        with engine.connect() as conn:
+            payloads, columns, _ = _ceiling_rows(conn)
+            conn.commit()
+            cursor = conn.connection.driver_connection.cursor()
+            # pglz first, committed: the tables keep that load for the index builds; the
+            # other variants are rolled back.
+            for name, alter in _STORAGE.items():
+                trans = conn.begin()
+                seed._drop_bulk_constraints(conn)
+                seed._truncate(conn)
+                for partition in PARTITIONS.values():
+                    for column in ("item_metadata", "content_data", "path_thumbs_alt_res"):
+                        sql = alter.format(c=column)
+                        conn.execute(text(f"ALTER TABLE {partition} ALTER {column} {sql}"))
+                with CpuSampler(engine) as sampler:
+                    started = time.perf_counter()
+                    _copy_all(cursor, payloads, columns, links=False)
+                    wall = time.perf_counter() - started
+                cpu[f"copy content, {name}"] = sampler.between(started, started + wall)[1]
+                if name != "pglz":
+                    trans.rollback()
+                    continue
+                with CpuSampler(engine) as sampler:
+                    started = time.perf_counter()
+                    _copy_all(cursor, payloads, columns, links=True)
+                    wall = time.perf_counter() - started
+                cpu["copy links"] = sampler.between(started, started + wall)[1]
+                trans.commit()
+            for name, sql in _BUILDS.items():
+                with CpuSampler(engine) as sampler:
+                    started = time.perf_counter()
+                    conn.execute(text(sql))
+                    conn.commit()
+                    wall = time.perf_counter() - started
+                cpu[name] = sampler.between(started, started + wall)[1]
+            out["links"] = conn.execute(text("SELECT count(*) FROM content_tags")).scalar()
+    out["load_average"] = _load_average()
+    return out
 
 
 def child_reuse(url: str, schema: str, started: float) -> dict[str, Any]:
@@ -339,6 +413,16 @@ def figures(url: str, wanted: list[str], repeat: int, fraction: float) -> dict[s
             f"reused ci: ensure_dataset {call:.2f} s, whole fresh process {process:.2f} s "
             f"(median of {len(runs)}; load average {runs[-1]['load_average']})"
         )
+    if "costs" in wanted:
+        run = _run_child(url, "costs")
+        out["costs"] = run
+        n = run["content_rows"]
+        print(
+            f"costs: server CPU per part of a seed, {n:,} content rows and {run['links']:,} "
+            f"links (load average {run['load_average']})"
+        )
+        for name, seconds in run["server_cpu"].items():
+            print(f"  {name:28s} {seconds:6.2f} s = {seconds / n * 1e6:5.1f} µs per content row")
     return out
 
 
@@ -358,6 +442,8 @@ def main() -> int:
             result = child_seed(args.pg_url, rest[0], dict(kv.split("=", 1) for kv in rest[1:]))
         elif kind == "ceiling":
             result = child_ceiling(args.pg_url)
+        elif kind == "costs":
+            result = child_costs(args.pg_url)
         else:
             result = child_reuse(args.pg_url, rest[0], args.started)
         print(json.dumps(result))
