@@ -10,7 +10,8 @@ from collections.abc import Callable
 import pytest
 
 from ormbench.measure import roundrobin
-from ormbench.measure.roundrobin import MAX_ROUNDS, MIN_ROUNDS, round_robin, rounds_for
+from ormbench.measure.roundrobin import MAX_ROUNDS, MIN_ROUNDS, round_robin
+from ormbench.measure.stats import rounds_within
 from ormbench.strategies import STRATEGIES
 
 RunCli = Callable[..., subprocess.CompletedProcess[str]]
@@ -29,9 +30,10 @@ def test_every_function_runs_once_per_round_in_a_shuffled_order() -> None:
 
 
 def test_rounds_follow_the_budget_within_bounds() -> None:
-    assert rounds_for(25.0, 0.04) == 625
-    assert rounds_for(25.0, 10.0) == MIN_ROUNDS
-    assert rounds_for(25.0, 1e-9) == MAX_ROUNDS
+    assert rounds_within(25.0, 0.04, MIN_ROUNDS, MAX_ROUNDS) == 625
+    assert rounds_within(25.0, 10.0, MIN_ROUNDS, MAX_ROUNDS) == MIN_ROUNDS
+    assert rounds_within(25.0, 1e-9, MIN_ROUNDS, MAX_ROUNDS) == MAX_ROUNDS
+    assert rounds_within(0.5, 0.1, 30, 20) == 30  # a floor above the ceiling wins
 
 
 def test_the_floor_must_be_among_the_strategies() -> None:

@@ -191,13 +191,13 @@ def calibrate(
         raise UnusableInputError("no A/A comparisons to calibrate on")
     names = list(dict.fromkeys(n for c in comparisons for n in c.base.benchmarks))
     result = Calibration(len(comparisons), names, inject=inject)
+    result.plant = next((c.plant for c in comparisons if c.plant), None)
     slowdowns = sorted({*slowdowns, inject})
     result.detection = {s: Counter() for s in slowdowns}
     pairs: list[tuple[str, Thresholds, list[float], list[float]]] = []
     for comp in comparisons:
         gate = compare(comp.base, comp.head, config, allow_env_change=True)
         target = comp.plant["strategy"] if comp.plant else None
-        result.plant = comp.plant or result.plant
         for verdict in gate.verdicts:
             if verdict.base is None or verdict.head is None:
                 continue
@@ -310,9 +310,9 @@ def render(result: Calibration, config: GateConfig) -> str:
 
 
 def _real_plant_lines(result: Calibration) -> list[str]:
-    if not result.planted_cases or result.plant is None:
-        return []
     plant = result.plant
+    if not result.planted_cases or plant is None:
+        return []
     hits, cases = sum(result.planted_hits.values()), sum(result.planted_cases.values())
     low, high = clopper_pearson(hits, cases)
     per = ", ".join(

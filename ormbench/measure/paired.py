@@ -16,7 +16,7 @@ from typing import Any
 from ormbench.measure.capture import Capture, capture
 from ormbench.measure.counters import call_count, peak_memory
 from ormbench.measure.plans import plan_shapes
-from ormbench.measure.stats import median_ci, paired_ratios
+from ormbench.measure.stats import median_ci, paired_ratios, rounds_within
 from ormbench.query.spec import ContentRequest, Page
 from ormbench.strategies import StrategyContext, get_strategy
 
@@ -129,7 +129,7 @@ def prepare(
     target()
     floor()
     once = time.perf_counter() - start
-    rounds = max(min_rounds, min(max(MAX_ROUNDS, min_rounds), int(budget_s / max(once, 1e-6))))
+    rounds = rounds_within(budget_s, once, min_rounds, MAX_ROUNDS)
     return Prepared(case, target, floor, page, captured, calls, peak, rounds, plans=plans)
 
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from ormbench.measure.stats import RatioSummary, median_ci
+from ormbench.measure.stats import RatioSummary, median_ci, rounds_within
 
 # Untimed rounds before the first timed one.
 WARMUP_ROUNDS = 3
@@ -23,11 +23,6 @@ BUDGET_S = 25.0
 # Bounds of a budget-sized run: enough rounds for a 95% interval, and a ceiling.
 MIN_ROUNDS = 30
 MAX_ROUNDS = 2000
-
-
-def rounds_for(budget_s: float, round_s: float) -> int:
-    """Rounds that fit ``budget_s`` when one round of every strategy takes ``round_s``."""
-    return max(MIN_ROUNDS, min(MAX_ROUNDS, int(budget_s / max(round_s, 1e-6))))
 
 
 @dataclass(frozen=True)
@@ -70,7 +65,7 @@ def round_robin(
             fns[name]()
         once = time.perf_counter() - start
     if rounds is None:
-        rounds = rounds_for(budget_s, once)
+        rounds = rounds_within(budget_s, once, MIN_ROUNDS, MAX_ROUNDS)
     times: dict[str, list[float]] = {name: [] for name in names}
     clock = time.perf_counter
     for _ in range(rounds):

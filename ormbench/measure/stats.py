@@ -26,6 +26,11 @@ class RatioSummary:
         return {"median": self.median, "ci_low": self.low, "ci_high": self.high, "n": self.n}
 
 
+def rounds_within(budget_s: float, round_s: float, low: int, high: int) -> int:
+    """Rounds of ``round_s`` seconds that fit ``budget_s``, kept within [low, high]."""
+    return max(low, min(max(high, low), int(budget_s / max(round_s, 1e-6))))
+
+
 def paired_ratios(target: Sequence[float], floor: Sequence[float]) -> list[float]:
     """Per-round ratio of a strategy's time to its adjacent floor execution."""
     if len(target) != len(floor):
