@@ -56,6 +56,18 @@ def _positive_float(value: str, source: str) -> float:
     return number
 
 
+def _milliseconds(value: str, source: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(
+            f"could not parse {value!r} for {source}: expected milliseconds"
+        ) from None
+    if not 0 <= number <= 1000:
+        raise ConfigError(f"{source} must be between 0 and 1000 ms, got {value!r}")
+    return number
+
+
 def _identifier(value: str, source: str) -> str:
     if not _IDENTIFIER.match(value):
         raise ConfigError(
@@ -152,6 +164,13 @@ SETTINGS: tuple[Setting, ...] = (
         "statistical power, longer runs)",
         0.5,
         _positive_float,
+    ),
+    Setting(
+        "settle_ms",
+        "milliseconds of idle before every timed execution, so each starts from the same cold "
+        "cache state whatever ran before it (0: back to back, as on a dedicated machine)",
+        10.0,
+        _milliseconds,
     ),
     Setting(
         "min_rounds",

@@ -58,6 +58,11 @@ def test_every_layer_validates():
         resolve(env={}, ini={"pg_connect_timeout": "soon"})
     with pytest.raises(ConfigError, match=r"--pg-schema='Bad;Schema' is not a plain"):
         resolve(env={}, options={"pg_schema": "Bad;Schema"})
+    with pytest.raises(ConfigError, match=r"ORMBENCH_SETTLE_MS must be between 0 and 1000 ms"):
+        resolve(env={"ORMBENCH_SETTLE_MS": "-1"})
+    with pytest.raises(ConfigError, match=r"could not parse 'soon' for --settle-ms"):
+        resolve(env={}, options={"settle_ms": "soon"})
+    assert resolve(env={"ORMBENCH_SETTLE_MS": "0"}).settle_ms == 0.0
 
 
 def test_overrides_parse():

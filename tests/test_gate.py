@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from ormbench.commands.gate import CALIBRATE_PYTEST
 from ormbench.errors import EXIT_REGRESSION, EXIT_UNUSABLE, ConfigError, UnusableInputError
 from ormbench.gate import compare, load_run, load_side, render
 from ormbench.gate.calibrate import (
@@ -237,17 +238,29 @@ def test_env_change_is_refused_with_the_command(tmp_path: Path) -> None:
         (lambda d: d["benchmarks"][0]["extra_info"].update(dataset="fff"), "dataset fingerprint"),
         (lambda d: d["machine_info"]["ormbench"]["versions"].update(python="3.12.1"), "python"),
         (lambda d: d["machine_info"]["ormbench"]["versions"].update(psycopg="3.2.0"), "psycopg"),
+        (lambda d: d["benchmarks"][0]["extra_info"].update(settle_ms=0.0), "settle_ms 10.0 != 0.0"),
     ],
-    ids=["server-major", "setting", "dataset", "python", "psycopg"],
+    ids=["server-major", "setting", "dataset", "python", "psycopg", "settle"],
 )
 def test_each_environment_difference_is_refused(
     tmp_path: Path, mutate: Callable[[dict], None], key: str
 ) -> None:
-    """Server major, settings, dataset, Python, psycopg: each alone makes runs incomparable."""
-    head = run_doc(bench())
+    """Server major, settings, dataset, Python, psycopg, settle: each alone makes runs
+    incomparable."""
+    base, head = run_doc(bench()), run_doc(bench())
+    for doc in (base, head):
+        doc["benchmarks"][0]["extra_info"]["settle_ms"] = 10.0
     mutate(head)
     with pytest.raises(UnusableInputError, match=key):
-        gate(run_doc(bench()), head, tmp_path)
+        gate(base, head, tmp_path)
+
+
+def test_a_run_saved_before_settle_was_recorded_stays_comparable(tmp_path: Path) -> None:
+    """A base saved by an ormbench that did not record settle_ms compares with a head that
+    does (the pull request that adds the setting must be gated too)."""
+    head = run_doc(bench(seed=1))
+    head["benchmarks"][0]["extra_info"]["settle_ms"] = 10.0
+    assert gate(run_doc(bench()), head, tmp_path).env_changes == []
 
 
 def test_minor_server_and_ormbench_versions_are_comparable(tmp_path: Path) -> None:
@@ -583,3 +596,13 @@ def test_cli_exit_codes_and_summary(
     unusable = run_cli("gate", str(base), str(broken), env=env)
     assert unusable.returncode == EXIT_UNUSABLE
     assert unusable.stderr.startswith("ormbench: ") and unusable.stderr.count("\n") == 1
+
+
+def test_perf_workflow_runs_the_gate_as_calibrated() -> None:
+    """The workflow's gate runs use the round budget and minimum the calibration used: a
+    threshold calibrated at one round count says nothing about another."""
+    workflow = (Path(__file__).parents[1] / ".github" / "workflows" / "perf.yml").read_text()
+    args = " ".join(workflow.split("GATE_ARGS: >-", 1)[1].split("FORCE_COLOR", 1)[0].split())
+    for option in CALIBRATE_PYTEST:
+        if option.startswith("--round-budget=") or option.startswith("--min-rounds="):
+            assert option.replace("=", " ") in args

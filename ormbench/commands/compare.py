@@ -49,7 +49,9 @@ def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
         ctx = StrategyContext(engine)
         try:
             fns = {name: (lambda fn=fn: fn(ctx, req)) for name, fn in strategies.items()}
-            result = round_robin(fns, FLOOR, args.rounds, args.seed, args.budget)
+            result = round_robin(
+                fns, FLOOR, args.rounds, args.seed, args.budget, settings.settle_ms / 1e3
+            )
         finally:
             engine.dispose()
     rows = []

@@ -169,11 +169,15 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
 # alternate rounds, so drift cancels between them and the median's noise falls as rounds grow;
 # at 0.5 s a third of the benchmarks could not resolve the 6% threshold (docs/gate.md).
 GATE_ROUND_BUDGET = "1.0"
+# Fewest rounds per benchmark in gate runs: settled rounds of a 100-row page take about 40 ms,
+# and 1.0 s of them (about 25) left 3 of 10 real 10% regressions unresolved (docs/gate.md).
+GATE_MIN_ROUNDS = "40"
 CALIBRATE_PYTEST = (
     "benchmarks/test_strategies.py",
     "-m",
     "gate",
     f"--round-budget={GATE_ROUND_BUDGET}",
+    f"--min-rounds={GATE_MIN_ROUNDS}",
     "--benchmark-only",
     "-q",
     "-p",

@@ -69,6 +69,13 @@ def environment(run: Run) -> dict[str, str]:
     datasets = sorted({b.dataset for b in run.benchmarks.values() if b.dataset})
     if datasets:
         env["dataset fingerprint"] = ",".join(datasets)
+    # A harness setting that moves every ratio (settled executions run colder); runs saved
+    # before it was recorded have none, and are compared as before.
+    settles = sorted(
+        {str(b.extra["settle_ms"]) for b in run.benchmarks.values() if "settle_ms" in b.extra}
+    )
+    if settles:
+        env["settle_ms"] = ",".join(settles)
     return env
 
 
@@ -77,6 +84,8 @@ def differences(base: Run, head: Run) -> list[tuple[str, str, str]]:
     a, b = environment(base), environment(head)
     out = []
     for key in sorted(set(a) | set(b)):
+        if key == "settle_ms" and not (key in a and key in b):
+            continue
         if a.get(key) != b.get(key):
             out.append((key, a.get(key, "(not recorded)"), b.get(key, "(not recorded)")))
     return out

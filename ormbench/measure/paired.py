@@ -16,6 +16,7 @@ from typing import Any
 from ormbench.measure.capture import Capture, capture
 from ormbench.measure.counters import call_count, peak_memory
 from ormbench.measure.plans import plan_shapes
+from ormbench.measure.settle import SETTLE_S, settle
 from ormbench.measure.stats import median_ci, paired_ratios, rounds_within
 from ormbench.query.spec import ContentRequest, Page
 from ormbench.strategies import StrategyContext, get_strategy
@@ -24,10 +25,10 @@ from ormbench.strategies import StrategyContext, get_strategy
 FLOOR = "dbapi_fetchall"
 # Default JSON loader; other loaders add a suffix to ids and groups.
 DEFAULT_LOADER = "json"
-# Seconds of timed plus paired execution one benchmark aims for.
+# Seconds one benchmark's rounds aim for: timed and paired executions and their settles.
 ROUND_BUDGET_S = 0.5
 # Bounds on rounds: enough samples for a 95% interval and a U test; a ceiling for fast cases
-# (the budget governs: 1 s of a 10-row page is about 150 rounds).
+# (the budget governs: 1 s of a 10-row page is about 35 rounds).
 MIN_ROUNDS = 15
 MAX_ROUNDS = 2000
 # Untimed executions (strategy and floor) before the first timed round.
@@ -74,11 +75,15 @@ class Prepared:
     plans: list[dict[str, Any]] = field(default_factory=list)
     # Rounds whose floor execution is done (before() and after() count them).
     paired_rounds: int = 0
+    # Seconds of idle before each timed execution, the target's and the floor's (SETTLE_S).
+    settle_s: float = SETTLE_S
 
     def before(self) -> None:
-        """pedantic's setup: the floor runs right before the target in even rounds."""
+        """pedantic's setup: the floor runs before the target in even rounds; then the target's
+        settle, so that its timer starts after the same idle in every round."""
         if self.paired_rounds % 2 == 0:
             self._time_floor()
+        settle(self.settle_s)
 
     def after(self) -> None:
         """pedantic's teardown: the floor runs right after the target in odd rounds.
@@ -92,6 +97,7 @@ class Prepared:
         self.paired_rounds += 1
 
     def _time_floor(self) -> None:
+        settle(self.settle_s)
         start = time.perf_counter()
         self.floor()
         self.floor_times.append(time.perf_counter() - start)
@@ -104,8 +110,11 @@ def prepare(
     *,
     budget_s: float = ROUND_BUDGET_S,
     min_rounds: int = MIN_ROUNDS,
+    settle_s: float = SETTLE_S,
 ) -> Prepared:
-    """Warm up, check the page against the floor, capture statements, count, size the rounds."""
+    """Warm up, check the page against the floor, capture statements, count, size the rounds.
+
+    ``budget_s`` is wall time: a round costs the target, the floor and both settles."""
     strategy, floor_fn = get_strategy(case.strategy), get_strategy(FLOOR)
 
     def target() -> Page:
@@ -129,8 +138,10 @@ def prepare(
     target()
     floor()
     once = time.perf_counter() - start
-    rounds = rounds_within(budget_s, once, min_rounds, MAX_ROUNDS)
-    return Prepared(case, target, floor, page, captured, calls, peak, rounds, plans=plans)
+    rounds = rounds_within(budget_s, once + 2 * settle_s, min_rounds, MAX_ROUNDS)
+    return Prepared(
+        case, target, floor, page, captured, calls, peak, rounds, plans=plans, settle_s=settle_s
+    )
 
 
 def extra_info(prepared: Prepared, round_times: list[float]) -> dict[str, Any]:

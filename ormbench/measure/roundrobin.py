@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from ormbench.measure.settle import SETTLE_S, settle
 from ormbench.measure.stats import RatioSummary, median_ci, rounds_within
 
 # Untimed rounds before the first timed one.
@@ -52,9 +53,11 @@ def round_robin(
     rounds: int | None = None,
     seed: int = 0,
     budget_s: float = BUDGET_S,
+    settle_s: float = SETTLE_S,
 ) -> RoundRobinResult:
-    """Time ``rounds`` rounds of all ``fns`` (which must include ``floor``), shuffled per round;
-    without ``rounds``, as many as fit ``budget_s`` (sized on the last warm-up round)."""
+    """Time ``rounds`` rounds of all ``fns`` (which must include ``floor``), shuffled per round,
+    each execution after ``settle_s`` of idle; without ``rounds``, as many as fit ``budget_s``
+    of wall time (sized on the last warm-up round)."""
     if floor not in fns:
         raise ValueError(f"the floor {floor!r} must be among the strategies")
     rng = random.Random(seed)
@@ -65,13 +68,14 @@ def round_robin(
             fns[name]()
         once = time.perf_counter() - start
     if rounds is None:
-        rounds = rounds_within(budget_s, once, MIN_ROUNDS, MAX_ROUNDS)
+        rounds = rounds_within(budget_s, once + len(names) * settle_s, MIN_ROUNDS, MAX_ROUNDS)
     times: dict[str, list[float]] = {name: [] for name in names}
     clock = time.perf_counter
     for _ in range(rounds):
         rng.shuffle(names)
         for name in names:
             fn = fns[name]
+            settle(settle_s)
             start = clock()
             fn()
             times[name].append(clock() - start)
