@@ -71,3 +71,46 @@ def test_round_robin_budget_counts_the_settles(events: list[str]) -> None:
     fns = {name: (lambda: None) for name in ("floor", "a", "b", "c")}
     result = round_robin(fns, "floor", budget_s=100.0, settle_s=0.1)
     assert result.rounds == 249
+
+
+class Freed:
+    """A result that logs when it is freed (CPython frees it when its last reference goes)."""
+
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+
+    def __del__(self) -> None:
+        self.log.append("freed")
+
+
+def test_the_floor_page_is_freed_after_the_clock_stops(
+    events: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pytest-benchmark keeps the target's result past its timer; the floor's page must be
+    freed outside its timed region too, or the floor alone pays for freeing a page."""
+    monkeypatch.setattr(paired.time, "perf_counter", lambda: events.append("clock") or 0.0)
+    prepared = Prepared(
+        case=Case("canonical", 10, "orm_scalars"),
+        target=lambda: Freed(events),  # type: ignore[arg-type,return-value]
+        floor=lambda: Freed(events),  # type: ignore[arg-type,return-value]
+        page=Page(("id",), ((1,),)),
+        capture=None,  # type: ignore[arg-type]
+        calls=0,
+        peak_bytes=0,
+        rounds=1,
+        settle_s=0.01,
+    )
+    prepared.before()
+    assert events == ["settle 0.01", "clock", "clock", "freed", "settle 0.01"]
+
+
+def test_round_robin_frees_each_result_after_the_clock_stops(
+    events: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ticks = iter(range(1, 10_000))
+    monkeypatch.setattr(
+        roundrobin.time, "perf_counter", lambda: events.append("clock") or next(ticks)
+    )
+    round_robin({"floor": lambda: Freed(events)}, "floor", rounds=6, settle_s=0.01)
+    timed = events[events.index("settle 0.01") :]
+    assert timed == ["settle 0.01", "clock", "clock", "freed"] * 6
