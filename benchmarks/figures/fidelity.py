@@ -1,7 +1,7 @@
 """Fidelity of paired ratios: pytest's paired figures against round-robin runs.
 
     python benchmarks/figures/fidelity.py --dataset ci --scenario canonical --page-size 10 \
-        [--round-budget 5] [--budget 25]
+        [--round-budget 2] [--budget 40]
 
 Runs the pytest group once (paired rounds) and ``ormbench compare`` (shuffled round-robin) in
 RUNS separate processes on the same server, then prints, per strategy, the paired ratio, the
@@ -19,6 +19,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from ormbench.measure.roundrobin import BUDGET_S
 
 REPO = Path(__file__).resolve().parents[2]
 # Separate round-robin processes whose spread is reported.
@@ -86,7 +88,9 @@ def main() -> int:
     parser.add_argument(
         "--round-budget", type=float, default=None, help="pytest's seconds per benchmark"
     )
-    parser.add_argument("--budget", type=float, default=25.0, help="seconds per round-robin run")
+    parser.add_argument(
+        "--budget", type=float, default=BUDGET_S, help="seconds per round-robin run"
+    )
     args = parser.parse_args()
     if not os.environ.get("ORMBENCH_PG_URL"):
         print('start a kept server first: eval "$(ormbench up)"', file=sys.stderr)

@@ -17,10 +17,11 @@ from ormbench.measure.stats import RatioSummary, median_ci, rounds_within
 
 # Untimed rounds before the first timed one.
 WARMUP_ROUNDS = 3
-# Seconds a run aims for when no round count is given. Ratios of separate 200-round runs of
-# canonical p10 (about 8 s) spread 4-5% on the 2-core machine; 600-round runs (about 25 s)
-# spread 2% or less: slow drift averages out only over a longer run.
-BUDGET_S = 25.0
+# Seconds of wall time a run aims for when no round count is given (settles included). Five
+# settled 25 s runs of canonical p10 (about 200 rounds) spread 2.5-3.4% at worst (four
+# fidelity runs); five 300-round runs (about 43 s) spread 2.5%: drift averages out only over
+# a longer run (benchmarks/figures/fidelity.py).
+BUDGET_S = 40.0
 # Bounds of a budget-sized run: enough rounds for a 95% interval, and a ceiling.
 MIN_ROUNDS = 30
 MAX_ROUNDS = 2000
