@@ -46,23 +46,22 @@ def _choice_list(choices: tuple[str, ...]) -> Callable[[str, str], tuple[str, ..
     return parse
 
 
-def _positive_float(value: str, source: str) -> float:
+def _float(value: str, source: str, unit: str) -> float:
     try:
-        number = float(value)
+        return float(value)
     except ValueError:
-        raise ConfigError(f"could not parse {value!r} for {source}: expected seconds") from None
+        raise ConfigError(f"could not parse {value!r} for {source}: expected {unit}") from None
+
+
+def _positive_float(value: str, source: str) -> float:
+    number = _float(value, source, "seconds")
     if number <= 0:
         raise ConfigError(f"{source} must be a positive number of seconds, got {value!r}")
     return number
 
 
 def _milliseconds(value: str, source: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise ConfigError(
-            f"could not parse {value!r} for {source}: expected milliseconds"
-        ) from None
+    number = _float(value, source, "milliseconds")
     if not 0 <= number <= 1000:
         raise ConfigError(f"{source} must be between 0 and 1000 ms, got {value!r}")
     return number

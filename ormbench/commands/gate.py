@@ -170,7 +170,7 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
 # at 0.5 s a third of the benchmarks could not resolve the 6% threshold (docs/gate.md).
 GATE_ROUND_BUDGET = "1.0"
 # Fewest rounds per benchmark in gate runs: settled rounds of a 100-row page take about 40 ms,
-# and 1.0 s of them (about 25) left 3 of 10 real 10% regressions unresolved (docs/gate.md).
+# and 1.0 s of them (22-27) left 7 of 30 real 10% regressions without a verdict (docs/gate.md).
 GATE_MIN_ROUNDS = "40"
 CALIBRATE_PYTEST = (
     "benchmarks/test_strategies.py",
