@@ -86,6 +86,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             env=os.environ,
             ini=read_ini(),
         )
+        if settings.strategies_from:
+            # page, compare and explain accept a user strategy by name, as the benchmarks do.
+            from ormbench.strategies import load_strategy_modules
+
+            load_strategy_modules(settings.strategies_from.split(","))
         return COMMANDS[args.command][1](args, settings)
     except OrmbenchError as exc:
         print(f"ormbench: {exc}", file=sys.stderr)

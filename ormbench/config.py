@@ -7,6 +7,7 @@ option has one name, one help text and one parser wherever it is used.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -20,7 +21,14 @@ BACKENDS = ("auto", "url", "docker", "local")
 DEFAULT_PG_IMAGE = "postgres:17"
 # Seconds to wait for a TCP connect before calling a server unreachable.
 DEFAULT_CONNECT_TIMEOUT = 5.0
-_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+# PostgreSQL truncates identifiers longer than this many bytes (NAMEDATALEN - 1).
+MAX_IDENTIFIER = 63
+# Longest suffix ormbench appends to --pg-schema for schemas of its own (``_production`` of a
+# test dataset plus ``_unindexed`` of a pathology's copy): a longer base would be truncated by
+# PostgreSQL onto another schema's name.
+DERIVED_SUFFIX_RESERVE = len("_production_unindexed")
+MAX_SCHEMA = MAX_IDENTIFIER - DERIVED_SUFFIX_RESERVE
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
 def _choice(choices: tuple[str, ...]) -> Callable[[str, str], str]:
@@ -48,9 +56,12 @@ def _choice_list(choices: tuple[str, ...]) -> Callable[[str, str], tuple[str, ..
 
 def _float(value: str, source: str, unit: str) -> float:
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
         raise ConfigError(f"could not parse {value!r} for {source}: expected {unit}") from None
+    if not math.isfinite(number):
+        raise ConfigError(f"{source} must be a finite number of {unit}, got {value!r}")
+    return number
 
 
 def _positive_float(value: str, source: str) -> float:
@@ -71,9 +82,31 @@ def _identifier(value: str, source: str) -> str:
     if not _IDENTIFIER.match(value):
         raise ConfigError(
             f"{source}={value!r} is not a plain lower-case SQL identifier "
-            "(letters, digits, underscore; at most 63 characters)"
+            "(letters, digits, underscore, not starting with a digit); choose another"
+        )
+    if value.startswith("pg_"):
+        raise ConfigError(
+            f"{source}={value!r}: names starting with pg_ are reserved by PostgreSQL; "
+            "choose another"
+        )
+    if len(value) > MAX_SCHEMA:
+        raise ConfigError(
+            f"{source}={value!r} is {len(value)} characters; at most {MAX_SCHEMA}, so that the "
+            f"schemas ormbench derives from it (<schema>_<dataset>...) stay within PostgreSQL's "
+            f"{MAX_IDENTIFIER} and are never truncated onto another; choose a shorter one"
         )
     return value
+
+
+def derived_schema(base: str, suffix: str) -> str:
+    """``<base>_<suffix>``, refused when PostgreSQL would truncate it (onto another name)."""
+    name = f"{base}_{suffix}"
+    if len(name.encode()) > MAX_IDENTIFIER:
+        raise ConfigError(
+            f"schema name {name!r} is longer than {MAX_IDENTIFIER} bytes and PostgreSQL would "
+            "truncate it; choose a shorter --pg-schema"
+        )
+    return name
 
 
 def _text(value: str, source: str) -> str:
@@ -253,4 +286,12 @@ def parse_overrides(text: str, source: str = "--dataset-set") -> dict[str, str]:
     return out
 
 
-__all__ = ["BACKENDS", "SETTINGS", "Setting", "Settings", "parse_overrides", "resolve"]
+__all__ = [
+    "BACKENDS",
+    "SETTINGS",
+    "Setting",
+    "Settings",
+    "derived_schema",
+    "parse_overrides",
+    "resolve",
+]

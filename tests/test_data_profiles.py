@@ -63,6 +63,8 @@ def test_bad_value_names_itself() -> None:
     [
         ({"items": "-1"}, "items"),
         ({"items": "0", "auto": "0"}, "items"),
+        ({"items": "0"}, "items"),
+        ({"auto": "0"}, "auto"),
         ({"tags": "1"}, "tags"),
         ({"rare_tag_share": "0.9"}, "rare_tag_share"),
         ({"tags_per_item": "100"}, "tags_per_item"),

@@ -150,7 +150,7 @@ def test_wrong_password(pg_pytester, pg_server: PgServer):
 
 def test_missing_database(pg_pytester, pg_server: PgServer):
     """A database that does not exist is named, with the createdb fix."""
-    url = f"postgresql://{pg_server.user}@{pg_server.host}:{pg_server.port}/no_such_db"
+    url = pg_server.sqlalchemy_url.set(database="no_such_db").render_as_string(False)
     result = _run_with(pg_pytester, f"--pg-url={url}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "database 'no_such_db' does not exist" in _error_line(result)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ormbench.cli import command
 from ormbench.commands.explain import render
-from ormbench.config import Resolved, Settings, parse_overrides
+from ormbench.config import Resolved, Settings, derived_schema, parse_overrides
 from ormbench.data.profiles import get_profile
 from ormbench.data.seed import ensure_dataset
 from ormbench.db import make_engine, prepare_schema
@@ -35,7 +35,7 @@ def pathology_settings(settings: Settings) -> tuple[Settings, str]:
     if settings.source("dataset") != "default" or settings.dataset_set:
         return settings, settings.pg_schema
     canonical = Settings({**settings.values, "dataset": Resolved(PROFILE, "pathologies")})
-    return canonical, f"{settings.pg_schema}_{PROFILE}"
+    return canonical, derived_schema(settings.pg_schema, PROFILE)
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:

@@ -146,10 +146,9 @@ def _validate(p: Profile) -> None:
         )
 
     for knob in ("items", "auto"):
-        if getattr(p, knob) < 0:
-            raise bad(knob, "must be >= 0")
-    if p.content_rows < 1:
-        raise bad("items", "and auto must add up to at least 1 content row")
+        # Every scenario reads both partitions, and the roles need items of both kinds.
+        if getattr(p, knob) < 1:
+            raise bad(knob, "must be >= 1 (every scenario reads both partitions)")
     if p.users < 1:
         raise bad("users", "must be >= 1")
     if p.tags < 2:

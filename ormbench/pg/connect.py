@@ -35,6 +35,11 @@ def explain_connect_error(server: PgServer, exc: psycopg.Error, timeout: float) 
             f"wrong password for user {server.user!r} at {where}; "
             "fix the password in --pg-url / ORMBENCH_PG_URL"
         )
+    if "no password supplied" in detail:
+        return (
+            f"server at {where} wants a password for user {server.user!r} and none was given; "
+            "add it to --pg-url / ORMBENCH_PG_URL (postgresql://user:password@host/db)"
+        )
     if exc.sqlstate == "28000" or "no pg_hba.conf entry" in detail or "role" in detail:
         return (
             f"server at {where} refused user {server.user!r} ({detail}); "

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import secrets
 
 from ormbench.errors import BackendError
 from ormbench.pg.connect import inspect, wait_ready
-from ormbench.pg.local import BENCHMARK_SETTINGS
+from ormbench.pg.local import BENCHMARK_SETTINGS, PASSWORD_BYTES
 from ormbench.pg.server import PgServer
 
 # Seconds a Docker engine gets to answer a ping before ormbench calls it absent.
@@ -44,8 +45,10 @@ def start_docker(image: str, connect_timeout: float) -> PgServer:
     # Testcontainers logs every step at INFO; keep pytest's output about the benchmarks.
     logging.getLogger("testcontainers").setLevel(logging.WARNING)
     settings = " ".join(f"-c {k}={v}" for k, v in BENCHMARK_SETTINGS.items())
+    # A random password per container, as for local clusters: its port is published.
+    password = secrets.token_urlsafe(PASSWORD_BYTES)
     container = PostgresContainer(
-        image, username="ormbench", password="ormbench", dbname="ormbench", driver="psycopg"
+        image, username="ormbench", password=password, dbname="ormbench", driver="psycopg"
     ).with_command(f"postgres {settings}")
     try:
         container.start()
@@ -60,7 +63,7 @@ def start_docker(image: str, connect_timeout: float) -> PgServer:
         host=container.get_container_host_ip(),
         port=int(container.get_exposed_port(5432)),
         user="ormbench",
-        password="ormbench",
+        password=password,
         dbname="ormbench",
         details={"container": container.get_wrapped_container().id},
         _stop=container.stop,

@@ -1,12 +1,14 @@
 """A server kept alive between runs: ``ormbench up`` starts it, ``ormbench down`` removes it.
 
 The kept server is remembered in a small JSON state file; later runs reach it through
-``ORMBENCH_PG_URL`` like any other running server, and reuse its seeded datasets.
+``ORMBENCH_PG_URL`` like any other running server, and reuse its seeded datasets. The file holds
+the server's URL with its random password (so that a second ``up`` prints it again): it is 0600
+in a 0700 directory (:mod:`ormbench.pg.state`). ``down`` stops a local cluster only after
+proving its postmaster (:func:`ormbench.pg.local.stop_cluster_dir`).
 """
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -15,25 +17,19 @@ from ormbench.errors import BackendError, ConnectError
 from ormbench.pg import choose_backend
 from ormbench.pg.connect import inspect
 from ormbench.pg.docker import start_docker
-from ormbench.pg.local import start_local, stop_kept
+from ormbench.pg.local import reap_orphans, start_local, stop_cluster_dir
 from ormbench.pg.server import PgServer
+from ormbench.pg.state import read_json, state_dir, write_private
 from ormbench.pg.url import parse_url
 
 
 def state_file() -> Path:
-    """Where the kept server is remembered ($ORMBENCH_STATE_DIR, else the XDG state dir)."""
-    base = os.environ.get("ORMBENCH_STATE_DIR") or os.environ.get("XDG_STATE_HOME")
-    root = Path(base) if base else Path.home() / ".local" / "state"
-    if not os.environ.get("ORMBENCH_STATE_DIR"):
-        root = root / "ormbench"
-    return root / "kept-server.json"
+    """Where the kept server is remembered (see ormbench.pg.state)."""
+    return state_dir() / "kept-server.json"
 
 
 def read_state() -> dict | None:
-    try:
-        return json.loads(state_file().read_text())
-    except (OSError, ValueError):
-        return None
+    return read_json(state_file())
 
 
 def kept_server(timeout: float) -> PgServer | None:
@@ -69,9 +65,7 @@ def up(settings: Settings) -> PgServer:
         server._stop = None
     else:
         server = start_local(settings.pg_bindir, settings.pg_connect_timeout, keep=True)
-    path = state_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"backend": backend, "url": server.url, **server.details}, indent=2))
+    write_private(state_file(), {"backend": backend, "url": server.url, **server.details})
     return server
 
 
@@ -88,6 +82,18 @@ def down() -> str:
         except Exception as exc:  # already gone, or the engine is down: nothing left to stop
             _ = exc
     elif state.get("root"):
-        stop_kept(Path(state["root"]), int(state.get("pid", 0)))
+        stop_cluster_dir(Path(state["root"]))
     state_file().unlink(missing_ok=True)
-    return f"removed kept {state.get('backend')} server at {state.get('url', '?')}"
+    return f"removed kept {state.get('backend')} server at {_shown(state)}"
+
+
+def _shown(state: dict) -> str:
+    try:
+        return parse_url(str(state["url"])).safe_url
+    except Exception:  # a damaged state file: say so rather than print what it holds
+        return "(unreadable URL)"
+
+
+def down_orphans() -> list[str]:
+    """Stop the clusters of runs that died without stopping them (``ormbench down --orphans``)."""
+    return reap_orphans()

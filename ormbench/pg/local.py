@@ -15,6 +15,7 @@ import glob
 import os
 import pwd
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -27,6 +28,7 @@ from pathlib import Path
 from ormbench.errors import BackendError
 from ormbench.pg.connect import inspect, wait_ready
 from ormbench.pg.server import PgServer
+from ormbench.pg.state import private_dir, read_json, state_dir, write_private
 
 # Settings for a throwaway benchmark cluster. Durability is off because the cluster is thrown
 # away; planner settings (jit, random_page_cost, work_mem, plan_cache_mode) stay at PostgreSQL's
@@ -51,12 +53,20 @@ STOP_TIMEOUT = 10.0
 TEMP_PREFIX = "ormbench-pg-"
 SUPERUSER = "ormbench"
 _REQUIRED = ("initdb", "postgres")
-PG_HBA = f"""\
-local all {SUPERUSER} trust
-host  all {SUPERUSER} 127.0.0.1/32 trust
+# Every connection, TCP or unix socket, gives the cluster's password: ormbench's superuser
+# included, so that no other account on the machine can run SQL (or COPY ... TO PROGRAM) as
+# it. The socket lives in the data directory, which only the server's OS user can enter.
+PG_HBA = """\
 local all all scram-sha-256
 host  all all 127.0.0.1/32 scram-sha-256
 """
+# Bytes of randomness in a cluster's password (token_urlsafe: 4/3 characters per byte).
+PASSWORD_BYTES = 24
+# File initdb reads the superuser's password from; 0600 inside the 0700 cluster root, deleted
+# as soon as initdb returns.
+PWFILE = "initdb.pw"
+# Folder of the state dir where running clusters are registered with their owner process.
+REGISTRY = "clusters"
 
 _running: set[LocalCluster] = set()
 
@@ -114,6 +124,7 @@ class LocalCluster:
     root: Path
     process: subprocess.Popen[bytes] | None = None
     run_as: str | None = None
+    registered: bool = False
 
     @property
     def datadir(self) -> Path:
@@ -143,6 +154,7 @@ class LocalCluster:
                 proc.kill()
                 proc.wait()
         shutil.rmtree(self.root, ignore_errors=True)
+        _unregister(self)
 
 
 def stop_all() -> None:
@@ -207,11 +219,14 @@ def start_local(
     bindir, looked = find_bindir(bindir_option)
     if bindir is None:
         raise BackendError(no_binaries_message(looked))
+    with contextlib.suppress(OSError):  # clusters of runs killed before they could stop them
+        reap_orphans()
     run_as = _run_as_user()
     cluster = LocalCluster(Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=_temp_base(run_as))))
     cluster.run_as = run_as
     if not keep:
         _running.add(cluster)
+        _register(cluster)
     try:
         return _start(cluster, bindir, connect_timeout, keep)
     except BaseException:
@@ -219,34 +234,51 @@ def start_local(
         raise
 
 
+def _initdb(cluster: LocalCluster, bindir: Path, password: str) -> None:
+    """initdb with scram-sha-256 everywhere; the password passes through a 0600 file that
+    exists only while initdb runs (initdb reads it from a file or a terminal, nothing else)."""
+    pwfile = cluster.root / PWFILE
+    fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(password + "\n")
+        if cluster.run_as:
+            entry = pwd.getpwnam(cluster.run_as)
+            os.chown(pwfile, entry.pw_uid, entry.pw_gid)
+        initdb = subprocess.run(
+            [
+                str(bindir / "initdb"),
+                "--no-sync",
+                "-D",
+                str(cluster.datadir),
+                "-U",
+                SUPERUSER,
+                "--auth=scram-sha-256",
+                f"--pwfile={pwfile}",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=cluster.root,
+            **_user_kwargs(cluster.run_as),
+        )
+    finally:
+        pwfile.unlink(missing_ok=True)
+    if initdb.returncode != 0:
+        err = " ".join((initdb.stderr or initdb.stdout).split())[:300]
+        raise BackendError(f"initdb failed in {cluster.datadir}: {err}; check --pg-bindir")
+    (cluster.datadir / "pg_hba.conf").write_text(PG_HBA)
+
+
 def _start(cluster: LocalCluster, bindir: Path, connect_timeout: float, keep: bool) -> PgServer:
     as_user = _user_kwargs(cluster.run_as)
     if cluster.run_as:
         entry = pwd.getpwnam(cluster.run_as)
         os.chown(cluster.root, entry.pw_uid, entry.pw_gid)
-    initdb = subprocess.run(
-        [
-            str(bindir / "initdb"),
-            "--no-sync",
-            "-D",
-            str(cluster.datadir),
-            "-U",
-            SUPERUSER,
-            "--auth=trust",
-            "--encoding=UTF8",
-            "--locale=C.UTF-8",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=cluster.root,
-        **as_user,
-    )
-    if initdb.returncode != 0:
-        err = " ".join((initdb.stderr or initdb.stdout).split())[:300]
-        raise BackendError(f"initdb failed in {cluster.datadir}: {err}; check --pg-bindir")
-    # ormbench's superuser needs no password; every other role must give the right one, so that
-    # a wrong password fails here exactly as it does on a real server.
-    (cluster.datadir / "pg_hba.conf").write_text(PG_HBA)
+    # Generated here and held only in memory (and, for a kept server, in the 0600 state file).
+    password = secrets.token_urlsafe(PASSWORD_BYTES)
+    _initdb(cluster, bindir, password)
     for attempt in range(3):  # a free port can be taken between probing and binding
         port = _free_port()
         server = PgServer(
@@ -254,7 +286,7 @@ def _start(cluster: LocalCluster, bindir: Path, connect_timeout: float, keep: bo
             host="127.0.0.1",
             port=port,
             user=SUPERUSER,
-            password=None,
+            password=password,
             dbname="postgres",
             _stop=None if keep else cluster.stop,
         )
@@ -296,14 +328,154 @@ def _start(cluster: LocalCluster, bindir: Path, connect_timeout: float, keep: bo
     raise BackendError("could not find a free port for the local cluster after 3 attempts")
 
 
-def stop_kept(root: Path, pid: int) -> None:
-    """Stop a cluster left running by ``ormbench up`` (another process) and remove it."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.kill(pid, signal.SIGINT)
-        deadline = time.monotonic() + STOP_TIMEOUT
-        while time.monotonic() < deadline:
-            os.kill(pid, 0)
-            time.sleep(0.05)
-        os.kill(pid, signal.SIGKILL)
-    if root.name.startswith(TEMP_PREFIX):  # never remove a directory ormbench did not create
+# -- stopping a cluster another process started: prove it is ours first -----------------------
+
+
+def postmaster_of(datadir: Path) -> int | None:
+    """The pid of the postmaster serving ``datadir``, proven; None when none is running.
+
+    Proof: the first line of ``datadir/postmaster.pid`` names a live process whose command line
+    is a ``postgres`` binary started with ``-D`` on this very directory. A pid file left by a
+    crash or a reboot names whatever process now has that number: it proves nothing.
+    """
+    try:
+        pid = int((datadir / "postmaster.pid").read_text().splitlines()[0])
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except (OSError, ValueError, IndexError):
+        return None
+    if pid <= 0 or not argv or Path(argv[0]).name != "postgres" or "-D" not in argv[:-1]:
+        return None
+    try:
+        target = Path(argv[argv.index("-D") + 1])
+        same = target.resolve() == datadir.resolve()
+    except OSError:
+        return None
+    return pid if same else None
+
+
+def _signal_proven(datadir: Path, pid: int, sig: int) -> bool:
+    """Send ``sig`` to ``pid`` only if it is still the proven postmaster of ``datadir``."""
+    if pid <= 0 or postmaster_of(datadir) != pid:
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+    return True
+
+
+def _pg_ctl_stop(datadir: Path, pid: int) -> bool:
+    """``pg_ctl stop -D`` (fast), as the owner of the data directory; True if it stopped."""
+    pg_ctl = Path(Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()).parent
+    pg_ctl = pg_ctl / "pg_ctl"
+    if not os.access(pg_ctl, os.X_OK):
+        return False
+    owner = datadir.stat()
+    as_owner: dict[str, object] = {}
+    if os.geteuid() == 0 and owner.st_uid != 0:  # pg_ctl refuses root, as initdb does
+        as_owner = {"user": owner.st_uid, "group": owner.st_gid, "extra_groups": []}
+    try:
+        done = subprocess.run(
+            [
+                str(pg_ctl),
+                "stop",
+                "-D",
+                str(datadir),
+                "-m",
+                "fast",
+                "-w",
+                "-t",
+                str(int(STOP_TIMEOUT)),
+            ],
+            capture_output=True,
+            cwd="/",
+            timeout=STOP_TIMEOUT + 5,
+            **as_owner,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0
+
+
+def stop_cluster_dir(root: Path) -> str:
+    """Stop the cluster in ``root`` (if its postmaster is proven to run) and remove ``root``.
+
+    Never signals a process that is not the postmaster of ``root/data``; never removes a
+    directory ormbench did not create. Returns what was done, in a few words.
+    """
+    datadir = root / "data"
+    pid = postmaster_of(datadir)
+    done = "not running"
+    if pid is not None:
+        if not _pg_ctl_stop(datadir, pid):
+            _signal_proven(datadir, pid, signal.SIGINT)  # fast shutdown
+            deadline = time.monotonic() + STOP_TIMEOUT
+            while postmaster_of(datadir) == pid and time.monotonic() < deadline:
+                time.sleep(0.05)
+            _signal_proven(datadir, pid, signal.SIGKILL)
+        done = f"stopped postmaster {pid}"
+    if root.name.startswith(TEMP_PREFIX) and root.is_dir() and not root.is_symlink():
         shutil.rmtree(root, ignore_errors=True)
+    return done
+
+
+# -- the registry of running clusters and the reaper ------------------------------------------
+
+
+def _registry() -> Path:
+    return state_dir() / REGISTRY
+
+
+def _start_time(pid: int) -> str | None:
+    """The start time of ``pid`` in clock ticks since boot (a reused pid has another one)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return None if fields[0] == "Z" else fields[19]
+
+
+def _register(cluster: LocalCluster) -> None:
+    """Remember ``cluster`` with the process that owns it, so that a later run can reap it if
+    this process dies without stopping it (kill -9, a crash, a power cut)."""
+    entry = {
+        "root": str(cluster.root),
+        "owner_pid": os.getpid(),
+        "owner_start": _start_time(os.getpid()),
+    }
+    try:
+        write_private(private_dir(_registry()) / f"{cluster.root.name}.json", entry)
+        cluster.registered = True
+    except OSError:  # an unwritable state dir must not stop a run; the reaper just misses it
+        cluster.registered = False
+
+
+def _unregister(cluster: LocalCluster) -> None:
+    if cluster.registered:
+        (_registry() / f"{cluster.root.name}.json").unlink(missing_ok=True)
+
+
+def reap_orphans() -> list[str]:
+    """Stop and remove every registered cluster whose owning process is gone.
+
+    The owner is gone when no process has its pid with its start time. Each postmaster is
+    proven (``postmaster_of``) before it is signalled. Returns one line per cluster reaped.
+    """
+    reaped: list[str] = []
+    registry = _registry()
+    if not registry.is_dir():
+        return reaped
+    for path in sorted(registry.glob(f"{TEMP_PREFIX}*.json")):
+        entry = read_json(path)
+        if entry is None:
+            continue
+        owner, started = int(entry.get("owner_pid", 0)), entry.get("owner_start")
+        if owner > 0 and _start_time(owner) == started and started is not None:
+            continue  # its owner still runs: it is in use
+        root = Path(str(entry.get("root", "")))
+        if not root.name.startswith(TEMP_PREFIX):
+            path.unlink(missing_ok=True)
+            continue
+        done = stop_cluster_dir(root)
+        path.unlink(missing_ok=True)
+        reaped.append(f"reaped cluster {root} of dead process {owner} ({done})")
+    return reaped

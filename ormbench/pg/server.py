@@ -9,6 +9,8 @@ from urllib.parse import quote
 
 from sqlalchemy.engine import URL
 
+from ormbench.pg.redact import remember
+
 # Settings printed in pytest's header and stored with every run: the ones that change plans.
 KEY_SETTINGS: tuple[str, ...] = (
     "jit",
@@ -31,8 +33,9 @@ class PgServer:
     host: str
     port: int
     user: str
-    password: str | None
-    dbname: str
+    # Never in a repr (pytest prints fixture values in failure reports); see ormbench.pg.redact.
+    password: str | None = field(repr=False)
+    dbname: str = field()
     server_version: str = ""
     settings: Mapping[str, str] = field(default_factory=dict)
     # Backend specifics a later process needs to find what was started (data dir, pid, container).
@@ -41,6 +44,9 @@ class PgServer:
     _stop: Callable[[], None] | None = field(default=None, repr=False)
     _stopped: bool = field(default=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        remember(self.password)
 
     @property
     def sqlalchemy_url(self) -> URL:
@@ -58,6 +64,11 @@ class PgServer:
     def url(self) -> str:
         """The SQLAlchemy URL as a string, password included (it is a throwaway or the user's)."""
         return self.sqlalchemy_url.render_as_string(hide_password=False)
+
+    @property
+    def safe_url(self) -> str:
+        """The SQLAlchemy URL with the password masked, for messages and logs."""
+        return self.sqlalchemy_url.render_as_string(hide_password=True)
 
     @property
     def conninfo(self) -> str:
