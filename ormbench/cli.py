@@ -19,7 +19,7 @@ from types import FrameType
 
 from ormbench import __version__
 from ormbench.config import SETTINGS, Settings, resolve
-from ormbench.errors import OrmbenchError
+from ormbench.errors import EXIT_SERVER, OrmbenchError
 
 Command = Callable[[argparse.Namespace, Settings], int]
 COMMANDS: dict[str, tuple[str, Command, Callable[[argparse.ArgumentParser], None]]] = {}
@@ -93,13 +93,38 @@ def main(argv: Sequence[str] | None = None) -> int:
             load_strategy_modules(settings.strategies_from.split(","))
         return COMMANDS[args.command][1](args, settings)
     except OrmbenchError as exc:
-        print(f"ormbench: {exc}", file=sys.stderr)
+        from ormbench.pg.redact import redact
+
+        print(f"ormbench: {redact(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("ormbench: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        lost = lost_server(exc)
+        if lost is None:
+            raise
+        print(f"ormbench: {lost}", file=sys.stderr)
+        return EXIT_SERVER
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def lost_server(exc: BaseException) -> str | None:
+    """One line for a connection to PostgreSQL lost mid-command; None for any other error."""
+    import psycopg
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    from ormbench.pg.redact import redact
+
+    orig = getattr(exc, "orig", None) if isinstance(exc, OperationalError | InterfaceError) else exc
+    if not isinstance(orig, psycopg.OperationalError | psycopg.InterfaceError):
+        return None
+    detail = " ".join(str(orig).split())[:300]
+    return redact(
+        f"lost the connection to PostgreSQL mid-command ({detail}); check that the server "
+        "still runs (ormbench up prints it again), then rerun"
+    )
 
 
 # Modules of ormbench.commands; each registers its subcommands when imported.

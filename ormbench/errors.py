@@ -11,6 +11,7 @@ EXIT_USAGE = 2  # bad input: an option, a URL, a file
 EXIT_SERVER = 3  # no PostgreSQL could be reached or started
 EXIT_REGRESSION = 1  # the gate found a regression
 EXIT_UNUSABLE = 4  # the gate was given input it cannot compare
+EXIT_BUSY = 5  # the dataset is being measured by another run, and --no-wait was given
 
 
 class OrmbenchError(Exception):
@@ -39,6 +40,16 @@ class SchemaOwnershipError(OrmbenchError):
 
 class DatasetError(OrmbenchError):
     """A dataset profile or knob is invalid."""
+
+
+class DatasetBusyError(DatasetError):
+    """A reseed would change a dataset other runs are measuring, and waiting was refused."""
+
+    exit_code = EXIT_BUSY
+
+
+class DatasetChangedError(DatasetError):
+    """The dataset changed under a run that measures it: its figures would be mislabelled."""
 
 
 class QuerySpecError(OrmbenchError):

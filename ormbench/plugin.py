@@ -73,6 +73,10 @@ def pytest_configure(config: pytest.Config) -> None:
     state = OrmbenchSession(settings_from_config(config))
     config.stash[SESSION_KEY] = state
     config.addinivalue_line("markers", "needs_pg: the test uses ormbench's PostgreSQL server")
+    from ormbench import guard
+
+    if not config.pluginmanager.is_registered(guard):
+        config.pluginmanager.register(guard, "ormbench-guard")
     if hasattr(signal, "SIGTERM") and _is_main_thread():
         state._previous_sigterm = signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
 

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from ormbench.config import Settings, parse_overrides
 from ormbench.data.profiles import Profile, get_profile
 from ormbench.data.roles import Roles, load_roles
-from ormbench.data.seed import DatasetInfo, ensure_dataset
+from ormbench.data.seed import DatasetInfo, open_dataset
 from ormbench.db import make_engine, prepare_schema
 from ormbench.jsonload import get_loader
 from ormbench.pg import PgServer, provision
@@ -57,9 +57,13 @@ def open_workspace(settings: Settings, *, progress: bool | None = None) -> Itera
         engine = make_engine(server, settings.pg_schema)
         try:
             show = sys.stderr.isatty() if progress is None else progress
-            info = ensure_dataset(engine, profile, progress=show)
-            with engine.connect() as conn:
-                roles = load_roles(conn)
-            yield Workspace(server, settings.pg_schema, profile, info, roles, engine)
+            # Held for reading while the command measures: a reseed waits for it to end.
+            info, reader = open_dataset(engine, profile, progress=show)
+            try:
+                with engine.connect() as conn:
+                    roles = load_roles(conn)
+                yield Workspace(server, settings.pg_schema, profile, info, roles, engine)
+            finally:
+                reader.close()
         finally:
             engine.dispose()

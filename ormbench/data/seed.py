@@ -52,6 +52,7 @@ from psycopg.copy import Copy, FileWriter
 from psycopg.types.json import set_json_dumps
 from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.schema import AddConstraint, CreateIndex
 from tqdm import tqdm
 
@@ -68,7 +69,7 @@ from ormbench.data.models import (
 )
 from ormbench.data.profiles import Profile
 from ormbench.data.roles import META_ROLES, compute_roles
-from ormbench.errors import ConfigError
+from ormbench.errors import ConfigError, DatasetBusyError, DatasetChangedError
 
 # ormbench_meta keys (META_ROLES lives with the roles).
 META_SCHEMA_VERSION = "schema_version"
@@ -91,6 +92,10 @@ _BULK_TABLES = (content_items_all, content_tags)
 # Relative build cost of each index, for longest-first scheduling (measured on canonical:
 # the GIN build alone is as long as all the btrees together).
 _GIN_WEIGHT = 8.0
+# Seconds between attempts of a seed waiting for the runs that read its dataset to end.
+LOCK_POLL_S = 0.5
+# Times a run tries to open a dataset that other processes keep reseeding before giving up.
+OPEN_ATTEMPTS = 3
 
 
 # -- schema -----------------------------------------------------------------------------------
@@ -534,19 +539,122 @@ def _progress_bar(profile: Profile, progress: bool) -> tqdm:
     )
 
 
+def _holders(conn: Connection, key: int) -> list[int]:
+    """Backend pids of the other sessions holding advisory lock ``key`` (any mode)."""
+    unsigned = key & 0xFFFFFFFFFFFFFFFF
+    rows = conn.execute(
+        text(
+            "SELECT DISTINCT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND classid::bigint = :hi AND objid::bigint = :lo AND objsubid = 1 "
+            "AND pid <> pg_backend_pid() ORDER BY pid"
+        ),
+        {"hi": unsigned >> 32, "lo": unsigned & 0xFFFFFFFF},
+    )
+    return [int(pid) for pid in rows.scalars()]
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 @contextlib.contextmanager
-def _dataset_lock(engine: Engine) -> Iterator[None]:
-    """Serialize seeders of one schema (e.g. pytest-xdist workers): the second one waits,
-    then finds the dataset complete and reuses it."""
+def _dataset_lock(
+    engine: Engine, *, wait: bool = True, say: Callable[[str], None] = _say
+) -> Iterator[None]:
+    """The dataset's lock, exclusively: the writer's side of the readers-writer lock.
+
+    Serializes seeders of one schema (e.g. pytest-xdist workers: the second one waits, then
+    finds the dataset complete and reuses it) and waits for every run measuring the dataset
+    (``DatasetReader``, the shared side) to end, saying so once; ``wait=False`` refuses with
+    DatasetBusyError instead.
+    """
     with engine.connect() as conn:
         key = _lock_key(conn, "dataset")
-        conn.execute(select(text(f"pg_advisory_lock({key})")))
+        schema = _current_schema(conn)
+        if not conn.execute(select(text(f"pg_try_advisory_lock({key})"))).scalar():
+            pids = ", ".join(map(str, _holders(conn, key))) or "?"
+            if not wait:
+                raise DatasetBusyError(
+                    f"the dataset in schema {schema!r} is in use by other ormbench sessions "
+                    f"(server pids {pids}); reseeding now would change the data they measure: "
+                    "wait for them to finish, or rerun without --no-wait to wait"
+                )
+            say(
+                f"ormbench: the dataset in schema {schema!r} is in use by other ormbench "
+                f"sessions (server pids {pids}); waiting for them to finish before seeding "
+                "(Ctrl-C gives up)"
+            )
+            while not conn.execute(select(text(f"pg_try_advisory_lock({key})"))).scalar():
+                conn.commit()
+                time.sleep(LOCK_POLL_S)
         conn.commit()
         try:
             yield
         finally:
-            conn.execute(select(text(f"pg_advisory_unlock({key})")))
-            conn.commit()
+            # A connection lost with its server holds no lock any more: there is nothing to
+            # release, and a second error here would hide the first one.
+            with contextlib.suppress(DBAPIError):
+                conn.execute(select(text(f"pg_advisory_unlock({key})")))
+                conn.commit()
+
+
+class DatasetReader:
+    """A run's shared hold on its dataset for as long as it measures it: a reseed (which takes
+    the same lock exclusively) waits until the run ends. ``check`` proves, before each figure
+    is recorded, that the dataset is still the one the run opened."""
+
+    def __init__(self, engine: Engine, expected_hash: str) -> None:
+        self.expected_hash = expected_hash
+        self.conn = engine.connect()
+        try:
+            self.schema = _current_schema(self.conn)
+            self.key = _lock_key(self.conn, "dataset")
+            # Waits while a seed holds the lock exclusively.
+            self.conn.execute(select(text(f"pg_advisory_lock_shared({self.key})")))
+            self.conn.commit()
+        except BaseException:
+            self.conn.close()
+            raise
+
+    def current_hash(self) -> str | None:
+        """The fingerprint hash the schema's dataset marker holds now (None: no dataset)."""
+        record = _meta_get(self.conn, META_DATASET)
+        self.conn.commit()
+        return str(record["hash"]) if record else None
+
+    def check(self) -> None:
+        """Raise DatasetChangedError unless the dataset is still the one this run opened."""
+        now = self.current_hash()
+        if now != self.expected_hash:
+            raise DatasetChangedError(
+                f"the dataset in schema {self.schema!r} changed during this run (fingerprint "
+                f"{self.expected_hash} -> {now}): another process reseeded it without "
+                "ormbench's lock; figures from here on would be mislabelled: rerun"
+            )
+
+    def close(self) -> None:
+        with contextlib.suppress(DBAPIError):
+            self.conn.execute(select(text(f"pg_advisory_unlock_shared({self.key})")))
+            self.conn.commit()
+        with contextlib.suppress(DBAPIError):
+            self.conn.close()
+
+
+def open_dataset(
+    engine: Engine, profile: Profile, *, progress: bool = False, wait: bool = True
+) -> tuple[DatasetInfo, DatasetReader]:
+    """Seed or reuse ``profile`` (``ensure_dataset``) and hold it for reading until the
+    returned reader is closed. A reseed that slipped in between is seen and undone."""
+    for _ in range(OPEN_ATTEMPTS):
+        info = ensure_dataset(engine, profile, progress=progress, wait=wait)
+        reader = DatasetReader(engine, info.fingerprint_hash)
+        if reader.current_hash() == info.fingerprint_hash:
+            return info, reader
+        reader.close()
+    raise DatasetChangedError(
+        f"the dataset changed {OPEN_ATTEMPTS} times while this run opened it: another "
+        "process keeps reseeding the schema with other settings; give each its own --pg-schema"
+    )
 
 
 def seed_dataset(engine: Engine, profile: Profile, *, progress: bool = False) -> DatasetInfo:
@@ -641,13 +749,16 @@ def _reusable(engine: Engine, fp: dict[str, Any]) -> dict[str, Any] | None:
     return dict(record)
 
 
-def ensure_dataset(engine: Engine, profile: Profile, *, progress: bool = False) -> DatasetInfo:
+def ensure_dataset(
+    engine: Engine, profile: Profile, *, progress: bool = False, wait: bool = True
+) -> DatasetInfo:
     """Reuse the dataset of ``profile`` if it is complete in ormbench's schema, else seed it.
 
     Complete means: the fingerprint marker equals ``fingerprint(profile)`` and every table
     holds the row count recorded with it. Anything else (no marker, another profile, knob,
     seed, schema or generator version, a seed interrupted part-way) truncates ormbench's
-    tables and reseeds.
+    tables and reseeds, after every run measuring the dataset has ended (``wait=False``:
+    DatasetBusyError instead of waiting).
     """
     wall = time.perf_counter()
     create_schema(engine)
@@ -656,7 +767,7 @@ def ensure_dataset(engine: Engine, profile: Profile, *, progress: bool = False) 
     done = _timed(phases, "check")
     record = _reusable(engine, fp)
     if record is None:
-        with _dataset_lock(engine):
+        with _dataset_lock(engine, wait=wait):
             record = _reusable(engine, fp)  # another process may have seeded meanwhile
             if record is None:
                 return _seed(engine, profile, progress=progress, wall=wall, phases=phases)
@@ -689,6 +800,6 @@ def summary(profile: Profile, info: DatasetInfo) -> str:
     )
 
 
-def seed_command(engine: Engine, profile: Profile, progress: bool = True) -> str:
+def seed_command(engine: Engine, profile: Profile, progress: bool = True, wait: bool = True) -> str:
     """Seed or reuse ``profile`` (the ``ormbench seed`` command); returns its summary line."""
-    return summary(profile, ensure_dataset(engine, profile, progress=progress))
+    return summary(profile, ensure_dataset(engine, profile, progress=progress, wait=wait))
