@@ -70,3 +70,22 @@ def test_overrides_parse():
     assert parse_overrides("items=10, seed=7") == {"items": "10", "seed": "7"}
     with pytest.raises(ConfigError, match="could not parse 'items'"):
         parse_overrides("items")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"ORMBENCH_PG_CONNECT_TIMEOUT": "nan"}, "must be a finite number of seconds"),
+        ({"ORMBENCH_PG_CONNECT_TIMEOUT": "inf"}, "must be a finite number of seconds"),
+        ({"ORMBENCH_ROUND_BUDGET": "-inf"}, "must be a finite number of seconds"),
+        ({"ORMBENCH_SETTLE_MS": "nan"}, "must be a finite number of milliseconds"),
+        ({"ORMBENCH_PG_SCHEMA": "pg_foo"}, "reserved by PostgreSQL"),
+        ({"ORMBENCH_PG_SCHEMA": "Bench"}, "not a plain lower-case SQL identifier"),
+        ({"ORMBENCH_PG_SCHEMA": "s" * 43}, "at most 42"),
+    ],
+)
+def test_unusable_values_are_refused(env: dict[str, str], message: str) -> None:
+    """nan and inf, a pg_ schema and one too long to derive names from are refused in one line."""
+    with pytest.raises(ConfigError, match=message) as info:
+        resolve(env=env)
+    assert "\n" not in str(info.value)

@@ -17,8 +17,9 @@ from ormbench.config import resolve
 from ormbench.errors import BackendError
 from ormbench.pg import choose_backend
 from ormbench.pg.docker import docker_unavailable_reason
+from ormbench.pg.redact import redact
 from ormbench.pg.schema import OWNER_MARKER
-from ormbench.pg.server import PgServer
+from ormbench.pg.server import PgServer, psql_url
 from tests.conftest import REPO, last_line, subprocess_env
 
 NEEDS_SERVER = """
@@ -222,3 +223,19 @@ def test_cli_bad_input_is_one_line(run_cli):
         "ormbench: unknown value 'nope' for --pg-backend; choose one of: auto, url, docker, local"
     )
     assert last_line(out.stderr) == out.stderr.strip()
+
+
+def test_passwords_are_masked_everywhere_they_are_printed():
+    """A server's password is in no repr, and redact() masks it raw and URL-encoded."""
+    server = PgServer("url", "db.example", 5432, "me", "p@ss zq'x/1", "app")
+    shown = f"{server!r} {server.safe_url} {redact(server.url)} {redact(server.conninfo)}"
+    assert "p@ss" not in shown and "p%40ss" not in shown and "zq" not in shown
+    assert redact(psql_url(server)).count("***") == 1
+
+
+def test_no_password_supplied_names_the_fix(pg_pytester, pg_server: PgServer):
+    """A URL without the password a server asks for says so and where to put it."""
+    url = f"postgresql://{pg_server.user}@{pg_server.host}:{pg_server.port}/{pg_server.dbname}"
+    result = _run_with(pg_pytester, f"--pg-url={url}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "wants a password for user 'ormbench' and none was given" in _error_line(result)

@@ -215,6 +215,26 @@ def test_down_with_a_stale_state_file_signals_nobody(run_cli, tmp_path, bystande
     assert not root.exists() and not (state_dir / "kept-server.json").exists()
 
 
+def test_up_with_a_stale_state_file_spares_the_process_it_names(run_cli, tmp_path, bystander):
+    """Case 2: up over a stale state file (its pid now another process) cleans up without
+    signalling that process, then starts a fresh kept server; down removes it."""
+    root = _fake_cluster(tmp_path, str(bystander.pid))
+    state_dir = tmp_path / "state"
+    state_dir.mkdir(mode=0o700)
+    stale = {"backend": "local", "url": "postgresql+psycopg://ormbench:pw1234@127.0.0.1:1/x"}
+    stale |= {"root": str(root), "pid": str(bystander.pid)}
+    (state_dir / "kept-server.json").write_text(json.dumps(stale))
+    env = subprocess_env(ORMBENCH_STATE_DIR=str(state_dir), ORMBENCH_PG_BACKEND="local")
+    up = run_cli("up", env=env)
+    try:
+        assert up.returncode == 0, up.stderr
+        assert bystander.poll() is None and not root.exists()
+        assert "pw1234" not in up.stderr + up.stdout
+    finally:
+        down = run_cli("down", env=env)
+    assert down.returncode == 0 and not (state_dir / "kept-server.json").exists()
+
+
 # -- 3. silently corrupted results --------------------------------------------------------------
 
 

@@ -5,6 +5,11 @@ dir, benchmark settings, readiness by a real query. As root the server runs as a
 OS user (``postgres``), because initdb and postgres refuse to run as root. The cluster is
 stopped and its directory removed at the end, after a failure, on Ctrl-C and on SIGTERM
 (``stop_all`` runs at exit; the plugin and the CLI turn SIGTERM into an orderly exit).
+
+On a shared machine: every connection needs the cluster's random password (scram-sha-256, TCP
+and socket alike); a cluster is registered with the process that owns it, so that the next run
+reaps it if that process was killed (``reap_orphans``); a cluster another process started is
+stopped only once its postmaster is proven (``postmaster_of``), through ``pg_ctl stop -D``.
 """
 
 from __future__ import annotations
@@ -434,6 +439,21 @@ def _start_time(pid: int) -> str | None:
     return None if fields[0] == "Z" else fields[19]
 
 
+def _owner_alive(pid: int, started: str | None) -> bool:
+    """True while process ``pid``, started at ``started``, runs (a reused pid does not count)."""
+    if pid <= 0:
+        return False
+    if started is not None and Path("/proc/self/stat").exists():
+        return _start_time(pid) == started
+    try:  # no start time to compare: any live process with that pid is taken as the owner
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _register(cluster: LocalCluster) -> None:
     """Remember ``cluster`` with the process that owns it, so that a later run can reap it if
     this process dies without stopping it (kill -9, a crash, a power cut)."""
@@ -468,8 +488,8 @@ def reap_orphans() -> list[str]:
         entry = read_json(path)
         if entry is None:
             continue
-        owner, started = int(entry.get("owner_pid", 0)), entry.get("owner_start")
-        if owner > 0 and _start_time(owner) == started and started is not None:
+        owner = int(entry.get("owner_pid", 0))
+        if _owner_alive(owner, entry.get("owner_start")):
             continue  # its owner still runs: it is in use
         root = Path(str(entry.get("root", "")))
         if not root.name.startswith(TEMP_PREFIX):

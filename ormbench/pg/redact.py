@@ -10,6 +10,8 @@ from __future__ import annotations
 import threading
 from urllib.parse import quote, quote_plus
 
+from sqlalchemy.engine import URL
+
 # What a password is replaced with.
 MASK = "***"
 # Shorter "passwords" are not masked: replacing every "a" would garble a report and hide nothing.
@@ -23,8 +25,12 @@ def remember(secret: str | None) -> None:
     """Mask ``secret`` from now on, in every form a URL or conninfo string may carry it."""
     if not secret or len(secret) < MIN_SECRET:
         return
+    # SQLAlchemy's URL escapes fewer characters than urllib: take its own rendering too.
+    rendered = URL.create("x", username="u", password=secret, host="h").render_as_string(False)
+    in_url = rendered[len("x://u:") : -len("@h")]
+    in_conninfo = secret.replace("\\", "\\\\").replace("'", "\\'")
     with _lock:
-        _secrets.update({secret, quote(secret, safe=""), quote_plus(secret)})
+        _secrets.update({secret, quote(secret, safe=""), quote_plus(secret), in_url, in_conninfo})
 
 
 def redact(text: str) -> str:
