@@ -20,6 +20,8 @@ BACKENDS = ("auto", "url", "docker", "local")
 DEFAULT_PG_IMAGE = "postgres:17"
 # Seconds to wait for a TCP connect before calling a server unreachable.
 DEFAULT_CONNECT_TIMEOUT = 5.0
+# Choices of --response (ormbench.response.paths.RESPONSE_KINDS, plus "app").
+RESPONSES = ("pydantic", "pydantic_jsonresponse", "orjson", "server", "app")
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -156,6 +158,14 @@ SETTINGS: tuple[Setting, ...] = (
         "(each one is an axis of the benchmark matrix)",
         ("json",),
         _choice_list(("json", "orjson")),
+    ),
+    Setting(
+        "response",
+        "response renderings benchmarked by benchmarks/test_responses.py, comma-separated: "
+        "pydantic, pydantic_jsonresponse, orjson, server, and app (the same through the "
+        "FastAPI app); each one is an axis of the response matrix",
+        RESPONSES,
+        _choice_list(RESPONSES),
     ),
     Setting(
         "round_budget",

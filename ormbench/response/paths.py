@@ -195,7 +195,7 @@ PATHS: tuple[ResponsePath, ...] = (
         "dbapi_fetchall",
         "orjson",
         page_dicts("dbapi_fetchall"),
-        "DBAPI tuples as dicts, orjson (the floor)",
+        "DBAPI tuples as dicts, orjson: the floor",
         app=True,
     ),
     ResponsePath(
