@@ -34,14 +34,16 @@ _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
 def test_fast_strategies_are_registered_after_the_builtin_ones() -> None:
     """Every fast path is registered, after the nine built-in strategies, in module order."""
+    n = len(FAST_STRATEGIES)
     assert FAST_STRATEGIES == (
         "orm_scalars_reused",
         "orm_columns_reused",
+        "orm_columns_orjson",
         "core_reused",
         "dbapi_dict_row",
         "dbapi_server_json",
     )
-    assert list(STRATEGIES)[9:14] == list(FAST_STRATEGIES)
+    assert list(STRATEGIES)[9 : 9 + n] == list(FAST_STRATEGIES)
 
 
 @TINY
@@ -126,7 +128,8 @@ def test_reused_statements_send_the_built_sql(
     warm = replace(req, page_size=25)
     assert statement_shape(warm) == statement_shape(req)
     expected = build.page_sql(req)
-    for name in ("orm_scalars_reused", "orm_columns_reused", "core_reused", "dbapi_dict_row"):
+    same_sql = ("orm_scalars_reused", "orm_columns_reused", "core_reused", "dbapi_dict_row")
+    for name in same_sql:
         STATEMENTS.clear()
         STRATEGIES[name](world.ctx, warm)
         sent.clear()

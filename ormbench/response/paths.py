@@ -29,6 +29,7 @@ from ormbench.strategies.fast import (
     _total,
     bound_params,
     dict_rows,
+    json_fragment_select,
     server_body,
 )
 
@@ -123,6 +124,16 @@ def orm_rows_reused_dicts(ctx: StrategyContext, req: ContentRequest) -> dict[str
     return _envelope(req, [row._asdict() for row in rows], total)
 
 
+def orm_rows_json_fragments(ctx: StrategyContext, req: ContentRequest) -> dict[str, Any]:
+    """ORM Rows whose JSON columns stay the server's text, for orjson to embed undecoded."""
+    params = bound_params(req)
+    stmt = STATEMENTS.get("json_fragment", req, json_fragment_select)
+    with ctx.session_factory() as session:
+        rows = session.execute(stmt, params).all()
+        total = _total(session.execute, req, params)
+    return _envelope(req, [row._asdict() for row in rows], total)
+
+
 def page_dicts(strategy: str) -> Loader:
     """A loader of ``strategy``'s Page with each row zipped into a dict."""
     fn = get_strategy(strategy)
@@ -177,6 +188,19 @@ PATHS: tuple[ResponsePath, ...] = (
         "orjson",
         orm_rows_reused_dicts,
         "ORM Rows of a reused statement as dicts, orjson",
+        app=True,
+    ),
+    ResponsePath(
+        "orm_columns_orjson",
+        "orjson",
+        page_dicts("orm_columns_orjson"),
+        "ORM Rows of a reused statement, JSON decoded by orjson, as dicts, orjson",
+    ),
+    ResponsePath(
+        "orm_json_text",
+        "orjson",
+        orm_rows_json_fragments,
+        "ORM Rows of a reused statement, JSON columns kept as text, orjson (Fragment)",
         app=True,
     ),
     ResponsePath(

@@ -18,12 +18,26 @@ from operator import itemgetter
 from threading import Lock
 from typing import Any
 
+import orjson
 from psycopg.adapt import Loader
 from psycopg.rows import dict_row
-from sqlalchemy import Integer, Select, bindparam, func, literal_column, null, select
+from sqlalchemy import (
+    Integer,
+    Select,
+    Text,
+    bindparam,
+    cast,
+    func,
+    literal_column,
+    null,
+    select,
+    type_coerce,
+)
 from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
 
-from ormbench.data.models import LIST_COLUMNS, ContentItem
+from ormbench.data.models import JSON_COLUMNS, LIST_COLUMNS, ContentItem
 from ormbench.query.build import compile_sql, page_select, sort_column, total_select
 from ormbench.query.spec import ContentRequest, Page
 from ormbench.strategies import StrategyContext, register
@@ -105,6 +119,45 @@ def _orm_columns_select(req: ContentRequest) -> Select[Any]:
     return page_select(req, *(getattr(ContentItem, c) for c in LIST_COLUMNS))
 
 
+class OrjsonText(TypeDecorator[Any]):
+    """A JSON column the server sends as text, decoded by orjson."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Any:
+        return None if value is None else orjson.loads(value)
+
+
+class JsonFragment(TypeDecorator[Any]):
+    """A JSON column the server sends as text, kept as text for orjson to embed as is."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Any:
+        return None if value is None else orjson.Fragment(value)
+
+
+def _json_as(json_type: TypeDecorator[Any]) -> Callable[[ContentRequest], Select[Any]]:
+    """ORM list columns with the JSONB ones cast to text and read through ``json_type``."""
+
+    def build(req: ContentRequest) -> Select[Any]:
+        columns = [
+            type_coerce(cast(getattr(ContentItem, c), Text), json_type).label(c)
+            if c in JSON_COLUMNS
+            else getattr(ContentItem, c)
+            for c in LIST_COLUMNS
+        ]
+        return page_select(req, *columns)
+
+    return build
+
+
+_orjson_columns_select = _json_as(OrjsonText())
+json_fragment_select = _json_as(JsonFragment())
+
+
 def _entity_select(req: ContentRequest) -> Select[Any]:
     return page_select(req, ContentItem)
 
@@ -131,6 +184,18 @@ def orm_columns_reused(ctx: StrategyContext, req: ContentRequest) -> Page:
     """ORM session.execute(select(list columns) built once per shape) -> Row tuples"""
     params = bound_params(req)
     stmt = STATEMENTS.get("orm_columns", req, _orm_columns_select)
+    columns = _columns(req)
+    read = itemgetter(*range(len(columns)))
+    with ctx.session_factory() as session:
+        rows = tuple(read(row) for row in session.execute(stmt, params))
+        return Page(columns, rows, _total(session.execute, req, params))
+
+
+@register
+def orm_columns_orjson(ctx: StrategyContext, req: ContentRequest) -> Page:
+    """ORM select(list columns, JSONB as text) built once per shape, JSON decoded by orjson"""
+    params = bound_params(req)
+    stmt = STATEMENTS.get("orm_columns_orjson", req, _orjson_columns_select)
     columns = _columns(req)
     read = itemgetter(*range(len(columns)))
     with ctx.session_factory() as session:
@@ -255,6 +320,7 @@ def dbapi_server_json(ctx: StrategyContext, req: ContentRequest) -> Page:
 FAST_STRATEGIES: tuple[str, ...] = (
     "orm_scalars_reused",
     "orm_columns_reused",
+    "orm_columns_orjson",
     "core_reused",
     "dbapi_dict_row",
     "dbapi_server_json",
@@ -266,6 +332,7 @@ __all__ = [
     "StatementCache",
     "bound_params",
     "dict_rows",
+    "json_fragment_select",
     "server_body",
     "server_body_select",
     "statement_shape",
