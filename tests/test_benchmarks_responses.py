@@ -116,9 +116,16 @@ def test_recommendation_ranks_correct_full_pages_against_production() -> None:
     assert picks["response"].fastest["strategy"] == "dbapi_server_json-server"
     assert picks["response"].speedup == pytest.approx(3.0)
     assert picks["response, app"].production["strategy"] == "orm_scalars-pydantic-app"
+    assert picks["page"].tied == () and picks["page"].production_is_slower
     assert ("canonical", 100, "json") not in recommend(RESULTS)
+    close = [*RESULTS, _result("core_reused", 1.16, full_page=True)]
+    page = recommend(close)[("canonical", 10, "json")][0]
+    assert (page.fastest["strategy"], page.tied) == ("core_text", ("core_reused",))
     text = render_recommendation(RESULTS)
     assert "canonical  p10   response       dbapi_server_json-server      0.80 [0.75-0.85]" in text
+    slow = [*RESULTS, _result("orm_scalars-pydantic", 0.9, size=100, level="response")]
+    slow.append(_result("dbapi_server_json-server", 0.85, size=100, level="response"))
+    assert "0.90 [0.85-0.95]  1.06?" in render_recommendation(slow)  # overlapping: INCONCLUSIVE
 
 
 def test_summary_keeps_levels_apart() -> None:

@@ -38,6 +38,15 @@ class Pick:
     level: str
     fastest: Result
     production: Result | None
+    # Other candidates whose 95% interval reaches the fastest's: the data cannot rank them.
+    tied: tuple[str, ...] = ()
+
+    @property
+    def production_is_slower(self) -> bool:
+        """True when production's interval lies wholly above the fastest's."""
+        if self.production is None:
+            return False
+        return self.production["ratio"]["ci_low"] > self.fastest["ratio"]["ci_high"]
 
     @property
     def speedup(self) -> float | None:
@@ -81,7 +90,13 @@ def recommend(results: Iterable[Result]) -> dict[tuple[str, int, str], list[Pick
             ]
             if ranked:
                 fastest = min(ranked, key=lambda r: r["ratio"]["median"])
-                picks.append(Pick(level, fastest, by_name.get(production)))
+                high = fastest["ratio"]["ci_high"]
+                tied = tuple(
+                    r["strategy"]
+                    for r in sorted(ranked, key=lambda r: r["ratio"]["median"])
+                    if r is not fastest and r["ratio"]["ci_low"] <= high
+                )
+                picks.append(Pick(level, fastest, by_name.get(production), tied))
         if picks:
             out[key] = picks
     return out
@@ -100,7 +115,17 @@ def render_recommendation(results: Iterable[Result]) -> str:
     if not picks:
         return ""
     rows = [
-        ["scenario", "size", "level", "fastest correct path", "ratio", "production", "ratio", "x"]
+        [
+            "scenario",
+            "size",
+            "level",
+            "fastest correct path",
+            "ratio",
+            "tied with",
+            "production",
+            "ratio",
+            "x",
+        ]
     ]
     for (scenario, size, loader), cell in sorted(picks.items()):
         name = scenario + ("" if loader == "json" else f" ({loader})")
@@ -113,16 +138,32 @@ def render_recommendation(results: Iterable[Result]) -> str:
                     pick.level,
                     pick.fastest["strategy"],
                     _ratio(pick.fastest),
+                    _tied(pick.tied),
                     production["strategy"] if production else "-",
                     _ratio(production),
-                    f"{pick.speedup:.2f}" if pick.speedup else "-",
+                    _speedup(pick),
                 ]
             )
     note = (
         "ratios: median per-round ratio to the floor of the level [95% CI] (page: "
-        f"{PAGE_FLOOR}; response: {RESPONSE_FLOOR}); x: production's ratio over the fastest's"
+        f"{PAGE_FLOOR}; response: {RESPONSE_FLOOR}); tied with: paths whose interval reaches "
+        "the fastest's (not ranked apart by this run); x: production's ratio over the fastest's, "
+        "'?' when their intervals overlap (INCONCLUSIVE)"
     )
     return f"{_table(rows)}\n{note}"
+
+
+def _tied(names: tuple[str, ...]) -> str:
+    if not names:
+        return "-"
+    shown = ", ".join(names[:2])
+    return shown + (f" +{len(names) - 2}" if len(names) > 2 else "")
+
+
+def _speedup(pick: Pick) -> str:
+    if pick.speedup is None:
+        return "-"
+    return f"{pick.speedup:.2f}" + ("" if pick.production_is_slower else "?")
 
 
 def _table(rows: list[list[str]]) -> str:
