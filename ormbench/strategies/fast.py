@@ -1,4 +1,4 @@
-"""Fast paths: the same page and the same SQL, with per-request work cut to what must vary.
+"""Fast paths: the same page, with per-request work cut to what must vary.
 
 A service sends one statement shape per combination of filters, not one per request: the
 statement can be built once and reused with bound parameters, so that SQLAlchemy neither
@@ -7,8 +7,11 @@ rebuilds it nor regenerates its cache key (memoized on the statement object) on 
 one request's values under the names ``ormbench.query.build`` binds, so a reused statement
 sends exactly the SQL ``page_select`` would build for the request (tests compare both).
 
-The strategies here are registered after the built-in ones (``ormbench.strategies``), in the
-same order: most ORM first.
+Two paths change the SQL on purpose, with the same plan underneath: ``orm_columns_orjson``
+casts the JSONB columns to text (decoded by orjson instead of psycopg's json.loads), and
+``dbapi_server_json`` wraps the page statement in ``json_agg`` so that PostgreSQL builds the
+JSON. Every one is held to the oracle like the built-in strategies. They are registered after
+the built-in ones (``ormbench.strategies``), most ORM first.
 """
 
 from __future__ import annotations
