@@ -196,7 +196,11 @@ def orm_columns_reused(ctx: StrategyContext, req: ContentRequest) -> Page:
 
 @register
 def orm_columns_orjson(ctx: StrategyContext, req: ContentRequest) -> Page:
-    """ORM select(list columns, JSONB as text) built once per shape, JSON decoded by orjson"""
+    """ORM select(list columns, JSONB as text) built once per shape, JSON decoded by orjson
+
+    The casts are evaluated where the plan projects, which can be below a Sort: when the
+    server sorts many candidate rows for a small page, it converts all of them.
+    """
     params = bound_params(req)
     stmt = STATEMENTS.get("orm_columns_orjson", req, _orjson_columns_select)
     columns = _columns(req)
