@@ -29,6 +29,8 @@ MAX_IDENTIFIER = 63
 DERIVED_SUFFIX_RESERVE = len("_production_unindexed")
 MAX_SCHEMA = MAX_IDENTIFIER - DERIVED_SUFFIX_RESERVE
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+# Choices of --response (ormbench.response.paths.RESPONSE_KINDS, plus "app").
+RESPONSES = ("pydantic", "pydantic_jsonresponse", "orjson", "server", "app")
 
 
 def _choice(choices: tuple[str, ...]) -> Callable[[str, str], str]:
@@ -189,6 +191,14 @@ SETTINGS: tuple[Setting, ...] = (
         "(each one is an axis of the benchmark matrix)",
         ("json",),
         _choice_list(("json", "orjson")),
+    ),
+    Setting(
+        "response",
+        "response renderings benchmarked by benchmarks/test_responses.py, comma-separated: "
+        "pydantic, pydantic_jsonresponse, orjson, server, and app (the same through the "
+        "FastAPI app); each one is an axis of the response matrix",
+        RESPONSES,
+        _choice_list(RESPONSES),
     ),
     Setting(
         "round_budget",

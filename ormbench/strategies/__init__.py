@@ -180,9 +180,15 @@ BUILTIN_STRATEGIES: tuple[str, ...] = tuple(
     name for name, fn in STRATEGIES.items() if fn.__module__ == _builtin.__name__
 )
 
+# The fast paths (ormbench.strategies.fast), registered after the built-in ones.
+from ormbench.strategies import fast as _fast  # noqa: E402
+
+FAST_STRATEGIES: tuple[str, ...] = _fast.FAST_STRATEGIES
+
 __all__ = [
     "BUILTIN_STRATEGIES",
     "ENTRY_POINT_GROUP",
+    "FAST_STRATEGIES",
     "STRATEGIES",
     "Strategy",
     "StrategyContext",

@@ -1,0 +1,141 @@
+"""The fast paths return the oracle's page and send the statement the builder builds.
+
+Same checks as ``test_query_correctness`` (pages 1, 2, last and the scenario's own, by OFFSET
+and keyset, random requests) for ``ormbench.strategies.fast``, plus what makes reuse safe: a
+statement cached per shape, run with ``bound_params``, is byte for byte the SQL and values
+``page_select`` builds for the request itself.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import replace
+from typing import Any
+
+import psycopg
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ormbench.query import build
+from ormbench.query.scenarios import PAGE_SIZES, SCENARIOS, build_request
+from ormbench.strategies import FAST_STRATEGIES, STRATEGIES
+from ormbench.strategies.fast import STATEMENTS, bound_params, statement_shape
+from tests import test_query_correctness as correctness
+from tests.test_query_correctness import World, assert_page, pages_to_check, random_requests
+
+# The seeded world and its oracle, shared with the correctness tests (one seed per profile).
+world = correctness.world
+
+TINY = pytest.mark.parametrize("world", ["tiny"], indirect=True)
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+
+def test_fast_strategies_are_registered_after_the_builtin_ones() -> None:
+    """Every fast path is registered, after the nine built-in strategies, in module order."""
+    n = len(FAST_STRATEGIES)
+    assert FAST_STRATEGIES == (
+        "orm_scalars_reused",
+        "orm_columns_reused",
+        "orm_columns_orjson",
+        "core_reused",
+        "dbapi_dict_row",
+        "dbapi_server_json",
+    )
+    assert list(STRATEGIES)[9 : 9 + n] == list(FAST_STRATEGIES)
+
+
+@TINY
+@pytest.mark.parametrize("strategy", FAST_STRATEGIES)
+@pytest.mark.parametrize("page_size", PAGE_SIZES, ids=lambda n: f"p{n}")
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_fast_page_matches_oracle(world: World, scenario: str, page_size: int, strategy: str):
+    """Pages 1, 2, last and the scenario's own page equal the oracle's, by OFFSET and keyset."""
+    with world.engine.connect() as conn:
+        req = build_request(
+            scenario, world.roles, page_size, functools.partial(build.fetch_cursor, conn)
+        )
+    own_page = SCENARIOS[scenario].make(world.roles, page_size).page
+    for page_req in pages_to_check(world, req, own_page):
+        assert_page(world, strategy, page_req)
+
+
+@TINY
+@pytest.mark.parametrize("strategy", FAST_STRATEGIES)
+def test_fast_total_matches_oracle(world: World, strategy: str) -> None:
+    """with_total: the count of a reused total statement equals the oracle's."""
+    for name in ("canonical", "two_tags_all", "no_tag"):
+        req = replace(build_request(name, world.roles, 25).with_page(2), with_total=True)
+        page = assert_page(world, strategy, req)
+        assert page.total == world.oracle.total(req) > 0
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+@TINY
+def test_random_requests_through_reused_statements(world: World, data: st.DataObject) -> None:
+    """Random requests, in any order, through statements cached by shape: each page is the
+    oracle's, so no cached statement ever serves a request of another shape."""
+    req = data.draw(random_requests(world), label="request")
+    strategy = data.draw(st.sampled_from(FAST_STRATEGIES), label="strategy")
+    assert_page(world, strategy, req)
+
+
+@TINY
+def test_bound_params_cover_the_built_statement(world: World) -> None:
+    """Every parameter of the built page and total statements has its value in bound_params,
+    and requests of one shape differ only in values."""
+    for name in SCENARIOS:
+        for size in PAGE_SIZES:
+            req = build_request(name, world.roles, size, world.oracle.cursor)
+            params = bound_params(req)
+            for sql in (build.page_sql(req), build.total_sql(req)):
+                assert {k: params[k] for k in sql.params} == dict(sql.params), (name, size)
+            other = req.with_page(req.page + 1) if not req.keyset else req
+            same_shape = statement_shape(other) == statement_shape(req)
+            assert same_shape == (req.page > 1 or req.keyset), name
+            if same_shape:
+                assert build.page_sql(other).sql == build.page_sql(req).sql
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
+    """Every (query, params) handed to a psycopg cursor."""
+    calls: list[tuple[str, Any]] = []
+    original = psycopg.Cursor.execute
+
+    def execute(self: Any, query: Any, params: Any = None, *a: Any, **k: Any) -> Any:
+        calls.append((query if isinstance(query, str) else str(query), params))
+        return original(self, query, params, *a, **k)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", execute)
+    return calls
+
+
+@TINY
+@pytest.mark.parametrize("req_name", ["canonical", "two_tags_all", "deep_offset", "deep_keyset"])
+def test_reused_statements_send_the_built_sql(
+    world: World, sent: list[tuple[str, Any]], req_name: str
+) -> None:
+    """After another request of the same shape warmed the cache, the reused statements send
+    exactly page_select's SQL with the request's own values: one statement per page."""
+    req = build_request(req_name, world.roles, 10, world.oracle.cursor)
+    warm = replace(req, page_size=25)
+    assert statement_shape(warm) == statement_shape(req)
+    expected = build.page_sql(req)
+    same_sql = ("orm_scalars_reused", "orm_columns_reused", "core_reused", "dbapi_dict_row")
+    for name in same_sql:
+        STATEMENTS.clear()
+        STRATEGIES[name](world.ctx, warm)
+        sent.clear()
+        STRATEGIES[name](world.ctx, req)
+        assert len(sent) == 1, (name, [q for q, _ in sent])
+        query, params = sent[0]
+        assert query == expected.sql, name
+        used = {k: dict(params)[k] for k in _PLACEHOLDER.findall(query)}
+        assert used == dict(expected.params), name
