@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy.orm import lazyload
 
 from fixtures.dataset import Seeded
-from ormbench.commands.explain import analyze
+from ormbench.explain import analyze
 from ormbench.config import Settings
 from ormbench.data.models import ContentItem, User
 from ormbench.measure.capture import capture

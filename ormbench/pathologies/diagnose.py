@@ -1,6 +1,6 @@
 """``ormbench explain`` on both variants of a pathology, each on its own trap connections.
 
-``analyze_variant`` does what ``ormbench.commands.explain.analyze`` does for a registered
+``analyze_variant`` does what ``ormbench.explain.analyze`` does for a registered
 strategy (capture, plan shapes, generic/custom probe, call count, peak memory, phase table)
 with explain's own functions, on the variant's engine instead of a plain one, so the report,
 ``compare`` and ``render`` are explain's. Every engine (the phase table's plain and
@@ -39,7 +39,7 @@ import psycopg
 from psycopg.types.string import TextLoader
 from sqlalchemy import Engine
 
-from ormbench.commands.explain import Comparison, StrategyReport, compare
+from ormbench.explain import Comparison, StrategyReport, compare
 from ormbench.measure.capture import Statement, capture
 from ormbench.measure.counters import call_count, peak_memory
 from ormbench.measure.phases import WARM_REPEATS, measure_phases
