@@ -120,7 +120,7 @@ def test_explain_json_has_the_documented_schema(run_cli: RunCli, cli_args: list[
 def test_explain_text_ends_with_the_verdict(run_cli: RunCli, cli_args: list[str]) -> None:
     """The text shows SQL, plan, counters and phases, and ends with the dominant layer."""
     out = _explain(run_cli, cli_args, "--strategy", "dbapi_fetchall").stdout
-    for section in ("SQL sent: 1 statement", "Plan shape [1]:", "Counters: statements 1"):
+    for section in ("SQL sent: 1 statement", "Plan [1]:", "Counters: statements 1"):
         assert section in out
     assert "wire and driver" in out and "measured total" in out
     last = out.strip().splitlines()[-1]

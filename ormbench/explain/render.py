@@ -9,9 +9,10 @@ from typing import Any
 from ormbench.config import Settings
 from ormbench.explain.analysis import StrategyReport
 from ormbench.explain.compare import Comparison
+from ormbench.explain.mechanisms import MISESTIMATE_FACTOR
 from ormbench.explain.schema import SCHEMA_VERSION
 from ormbench.measure.phases import PHASE_LABELS, PHASES, STATISTIC, TOLERANCE, PhaseTable
-from ormbench.measure.plans import render_shape, seq_scans
+from ormbench.measure.plans import CONTENT_RELATIONS, NodeFacts, PlanNode, seq_scans
 from ormbench.query.spec import ContentRequest
 
 
@@ -39,24 +40,114 @@ def _kib(n: int) -> str:
     return f"{n / 1024:,.1f} KiB"
 
 
+def _runs(keys: Sequence[str]) -> list[tuple[int, int]]:
+    """(first index, count) of each run of equal consecutive keys."""
+    out: list[tuple[int, int]] = []
+    for i, key in enumerate(keys):
+        if out and keys[out[-1][0]] == key:
+            out[-1] = (out[-1][0], out[-1][1] + 1)
+        else:
+            out.append((i, 1))
+    return out
+
+
+def _span(first: int, count: int) -> str:
+    return f"[{first + 1}]" if count == 1 else f"[{first + 1}]-[{first + count}] x{count}"
+
+
 def _statement_lines(report: StrategyReport) -> list[str]:
-    n = len(report.statements)
-    lines = [f"SQL sent: {n} statement{'s' if n != 1 else ''} (BEGIN/ROLLBACK not counted)"]
-    for i, statement in enumerate(report.statements, start=1):
-        mode = report.modes[i - 1] if i <= len(report.modes) else None
+    statements = report.statements
+    n = len(statements)
+    lines = [
+        f"SQL sent: {n} statement{'s' if n != 1 else ''} (BEGIN/COMMIT/ROLLBACK by psycopg "
+        "not counted; repeats of one normalized statement collapsed)"
+    ]
+    errors = report.observation.replay_errors
+    for first, count in _runs([s.normalized for s in statements]):
+        statement = statements[first]
+        mode = report.mode_of(first)
+        members = statements[first : first + count]
         cursor = "server-side cursor (DECLARE)" if statement.server_side else "client-side cursor"
-        lines.append(f"  [{i}] " + statement.sql.replace("\n", "\n      "))
-        lines.append(f"      params: {statement.as_dict()['params']}")
-        plan = f"{mode.plan} plan ({mode.evidence})" if mode else "plan unknown"
-        lines.append(f"      rows fetched {statement.rows_fetched} · {cursor} · {plan}")
+        lines.append(f"  {_span(first, count)} " + statement.sql.replace("\n", "\n      "))
+        params = statement.as_dict()["params"]
+        lines.append(f"      params: {params}" + (" (first of the run)" if count > 1 else ""))
+        rows = sum(s.rows_fetched for s in members)
+        each = f" ({rows / count:,.1f} each)" if count > 1 else ""
+        if statement.kind == "query":
+            plan = f"{mode.plan} plan ({mode.evidence})" if mode.plan != "unknown" else ""
+            detail = " · ".join(x for x in (cursor, plan) if x)
+        else:
+            detail = f"{statement.kind} statement: replayed, not explained"
+        lines.append(f"      rows fetched {rows:,}{each} · {detail}")
+        problems = sorted({e for e in errors[first : first + count] if e})
+        lines.extend(f"      ! replay: {e}" for e in problems)
     return lines
+
+
+def _fact_note(facts: NodeFacts) -> str:
+    parts = [f"rows {facts.estimated_rows:,.0f} est / {facts.actual_rows:,.0f} actual"]
+    if facts.loops > 1:
+        parts.append(f"loops {facts.loops:,.0f}")
+    if facts.misestimate >= MISESTIMATE_FACTOR:
+        parts.append(f"misestimate x{facts.misestimate:,.0f}")
+    if facts.sort_method:
+        space = (
+            f" {facts.sort_space_kb:,} kB {facts.sort_space_type}" if facts.sort_space_kb else ""
+        )
+        parts.append(f"{facts.sort_method}{space}")
+    if facts.input_rows is not None and facts.node_type != "Limit":
+        parts.append(f"input {facts.input_rows:,.0f} rows")
+    if facts.hash_batches and facts.hash_batches > 1:
+        parts.append(f"hash batches {facts.hash_batches}")
+    if facts.temp_written or facts.temp_read:
+        parts.append(f"temp blocks {facts.temp_written:,} written / {facts.temp_read:,} read")
+    if facts.workers is not None:
+        parts.append(f"workers {facts.workers}")
+    parts.append(f"{facts.exclusive_ms:,.3f} ms self")
+    return "  (" + ", ".join(parts) + ")"
+
+
+def plan_tree_lines(shape: PlanNode, facts: Sequence[NodeFacts], indent: str = "  ") -> list[str]:
+    """The plan, one node a line with its facts; identical consecutive siblings (an Append of
+    100 equal scans) are shown once with their count."""
+    flat = list(shape.walk())
+    index = {id(node): i for i, node in enumerate(flat)}
+
+    def block(node: PlanNode, depth: int, times: int) -> list[str]:
+        i = index[id(node)]
+        flag = (
+            "   <-- seq scan on a content partition"
+            if node.node_type == "Seq Scan" and node.relation in CONTENT_RELATIONS
+            else ""
+        )
+        count = f" x{times}" if times > 1 else ""
+        note = _fact_note(facts[i]) if i < len(facts) else ""
+        lines = [f"{indent * depth}{node.described}{count}{flag}{note}"]
+        for first, n in _runs([repr(c) for c in node.children]):
+            lines.extend(block(node.children[first], depth + 1, n))
+        return lines
+
+    return block(shape, 0, 1)
 
 
 def _plan_lines(report: StrategyReport) -> list[str]:
     lines: list[str] = []
-    for i, shape in enumerate(report.shapes, start=1):
-        lines.append(f"Plan shape [{i}]:")
-        lines.extend(f"  {line}" for line in render_shape(shape, indent="  "))
+    shapes = report.shapes
+    facts = report.observation.facts
+    keys = [repr(s) if s else "" for s in shapes]
+    for first, count in _runs(keys):
+        shape = shapes[first]
+        if shape is None:
+            continue
+        lines.append(
+            f"Plan {_span(first, count)}"
+            + (" (identical; the first shown)" if count > 1 else "")
+            + ": EXPLAIN (ANALYZE, BUFFERS) of what ran"
+        )
+        lines.extend(f"  {line}" for line in plan_tree_lines(shape, facts[first]))
+        settings = report.observation.settings[first] or {}
+        if settings:
+            lines.append("  in force: " + ", ".join(f"{k}={v}" for k, v in settings.items()))
         flags = seq_scans(shape)
         lines.append(
             "  ! sequential scan on a content partition: " + ", ".join(flags)
@@ -70,17 +161,48 @@ def _counter_line(report: StrategyReport) -> str:
     fetched = sum(s.rows_fetched for s in report.statements)
     returned = len(report.page)
     ratio = f"{fetched / returned:.2f}" if returned else "n/a"
+    captured = report.observation.captured
     return (
         f"Counters: statements {len(report.statements)} · rows fetched {fetched} · "
         f"rows returned {returned} (fetched/returned {ratio}) · "
+        f"round trips {captured.round_trips} ({report.observation.rtt_ns / 1e6:.3f} ms each) · "
+        f"new connections {captured.connects} · commits {captured.commits} · "
         f"Python calls {report.calls:,} · peak memory {_kib(report.peak_bytes)}"
+    )
+
+
+def _owner_line(report: StrategyReport) -> str:
+    prof = report.observation.profile
+    ranked = sorted(prof.owners, key=lambda n: -prof.owners[n].seconds)
+    return "Python time by owner (cProfile): " + ", ".join(
+        f"{n} {prof.share(n):.0%} ({prof.owners[n].calls:,} calls)" for n in ranked
+    )
+
+
+def _finding_lines(report: StrategyReport) -> list[str]:
+    findings = report.findings
+    if not findings:
+        return ["Mechanisms: none observed"]
+    return ["Mechanisms:"] + [f"  {f.mechanism}: {f.evidence}" for f in findings]
+
+
+def _cache_cell(cache: Sequence[str]) -> str:
+    """Compiled-cache statuses, runs collapsed: ``hit x100`` or ``miss, hit x99``."""
+    return (
+        ", ".join(cache[first] + (f" x{n}" if n > 1 else "") for first, n in _runs(list(cache)))
+        or "-"
     )
 
 
 def phase_lines(columns: Sequence[tuple[str, PhaseTable]]) -> list[str]:
     """The phase table: one row per phase, one column (ms and share) per titled table."""
     width = 26
-    cell = 20
+    # Wide enough for the longest title or cache cell, so any strategy name stays aligned.
+    cell = max(
+        20,
+        *(len(title) + 2 for title, _ in columns),
+        *(len(_cache_cell(t.cache)) + 2 for _, t in columns),
+    )
     head = " " * width + "".join(f"{title:>{cell}}" for title, _ in columns)
     lines = [head]
     for phase in PHASES:
@@ -104,7 +226,7 @@ def phase_lines(columns: Sequence[tuple[str, PhaseTable]]) -> list[str]:
         )
     )
     lines.append(summary("measured total", [f"{t.total_ns / 1e6:.3f}" for t in tables]))
-    lines.append(summary("compiled cache", [",".join(t.cache) or "-" for t in tables]))
+    lines.append(summary("compiled cache", [_cache_cell(t.cache) for t in tables]))
     lines.append(summary("executions", [str(t.repeats) for t in tables]))
     lines.append(
         summary(
@@ -142,6 +264,8 @@ def render(
         else:
             out.extend(_plan_lines(report))
         out.append(_counter_line(report))
+        out.append(_owner_line(report))
+        out.extend(_finding_lines(report))
         out.append("")
     if comparison and comparison.sql_diff:
         out.append(f"SQL diff ({' -> '.join(comparison.strategies)}):")
