@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 
 from ormbench.explain.mechanisms import Finding, find, verdict
 from ormbench.measure.capture import Capture, Statement, capture
-from ormbench.measure.counters import Profile, peak_memory, profile
+from ormbench.measure.counters import STRATEGY_OWNER, Profile, peak_memory, profile
 from ormbench.measure.phases import PhaseTable, measure_phases
 from ormbench.measure.plans import (
     FACT_SETTINGS,
@@ -53,7 +53,7 @@ def strategy_owner(fn: Callable[..., Any]) -> dict[str, str]:
         path = inspect.getsourcefile(fn)
     except TypeError:
         return {}
-    return {path: f"strategy code ({fn.__module__})"} if path else {}
+    return {path: f"{STRATEGY_OWNER} ({fn.__module__})"} if path else {}
 
 
 def round_trip_ns(engine: Engine) -> int:

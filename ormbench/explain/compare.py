@@ -11,7 +11,7 @@ from typing import Any
 
 from ormbench.explain.analysis import StrategyReport
 from ormbench.measure.capture import Statement
-from ormbench.measure.plans import diff_shapes
+from ormbench.measure.plans import NodeFacts, diff_shapes
 from ormbench.query.spec import Page
 
 # SQL diff lines shown per statement pair; a label-only difference is one line per column.
@@ -35,6 +35,8 @@ class Comparison:
     groups_added: tuple[str, ...] = ()
     groups_removed: tuple[str, ...] = ()
     groups_repeated: tuple[str, ...] = ()
+    # The same plan shape, run differently (a spill on one side only).
+    execution_diff: tuple[str, ...] = ()
 
     @property
     def verdict(self) -> str:
@@ -47,6 +49,7 @@ class Comparison:
             else f"{sql}, different plan: {'; '.join(self.plan_diff[:2])}"
         )
         changes = [
+            *(f"ran differently: {d}" for d in self.execution_diff[:1]),
             *(f"repeats {g}" for g in self.groups_repeated[:1]),
             *(f"adds {g}" for g in self.groups_added[:1]),
             *(f"drops {g}" for g in self.groups_removed[:1]),
@@ -66,6 +69,7 @@ class Comparison:
                 "removed": list(self.groups_removed),
                 "repeated": list(self.groups_repeated),
             },
+            "execution_diff": list(self.execution_diff),
             "verdict": self.verdict,
         }
 
@@ -158,19 +162,59 @@ def sql_diff(a: Sequence[Statement], b: Sequence[Statement]) -> list[str]:
 
 
 def _groups(
-    a: Sequence[Statement], b: Sequence[Statement]
+    a: Sequence[Statement], b: Sequence[Statement], paired: Pairing
 ) -> tuple[list[str], list[str], list[str]]:
-    """Normalized-SQL groups added, removed, and sent another number of times."""
+    """Normalized-SQL groups added, removed, and sent another number of times. A group that
+    only changed its text (every statement paired with one of another group of the same
+    size, e.g. another ORDER BY) is a changed statement, shown by the SQL diff instead."""
     count_a = Counter(s.normalized for s in a)
     count_b = Counter(s.normalized for s in b)
-    added = [f"`{_short(q)}` (x{n})" for q, n in count_b.items() if q not in count_a]
-    removed = [f"`{_short(q)}` (x{n})" for q, n in count_a.items() if q not in count_b]
+    partner: dict[str, set[str]] = {}
+    for i, j in paired.pairs:
+        partner.setdefault(b[j].normalized, set()).add(a[i].normalized)
+    changed_b = {
+        q
+        for q, others in partner.items()
+        if len(others) == 1
+        and count_a[next(iter(others))] == count_b[q]
+        and sum(1 for j in paired.only_b if b[j].normalized == q) == 0
+    }
+    changed_a = {next(iter(partner[q])) for q in changed_b}
+    added = [q for q in count_b if q not in count_a and q not in changed_b]
+    removed = [q for q in count_a if q not in count_b and q not in changed_a]
     repeated = [
         f"`{_short(q)}` x{count_a[q]} -> x{count_b[q]}"
         for q in count_a
         if q in count_b and count_a[q] != count_b[q]
     ]
-    return added, removed, repeated
+    return (
+        [f"`{_short(q)}` (x{count_b[q]})" for q in added],
+        [f"`{_short(q)}` (x{count_a[q]})" for q in removed],
+        repeated,
+    )
+
+
+def _how_it_ran(x: NodeFacts) -> str:
+    if x.hash_batches and x.hash_batches > 1:
+        return f"{x.hash_batches} hash batches"
+    if x.sort_method:
+        return f"{x.sort_method} ({x.sort_space_type or '?'})"
+    return "in memory"
+
+
+def execution_diff(a: StrategyReport, b: StrategyReport, paired: Pairing) -> list[str]:
+    """How paired statements with the same plan shape ran differently: a sort or hash that
+    spilled on one side only (``[2->1] Sort: external merge (Disk) -> top-N heapsort
+    (Memory)``)."""
+    out: list[str] = []
+    for i, j in paired.pairs:
+        x, y = a.shapes[i], b.shapes[j]
+        if x is None or y is None or x != y:
+            continue
+        for fx, fy in zip(a.observation.facts[i], b.observation.facts[j], strict=False):
+            if fx.spilled != fy.spilled or fx.sort_method != fy.sort_method:
+                out.append(f"{_prefix(i, j)} {fx.label}: {_how_it_ran(fx)} -> {_how_it_ran(fy)}")
+    return out
 
 
 def _same_page(a: Page, b: Page) -> bool:
@@ -204,7 +248,7 @@ def compare(a: StrategyReport, b: StrategyReport) -> Comparison:
         # Generic or custom only on the probe's evidence: an unknown mode is no difference.
         if x.plan != y.plan and "unknown" not in (x.plan, y.plan):
             plan_diff.append(f"{_prefix(i, j)} {x.plan} plan -> {y.plan} plan")
-    added, removed, repeated = _groups(a.statements, b.statements)
+    added, removed, repeated = _groups(a.statements, b.statements, paired)
     return Comparison(
         (a.strategy, b.strategy),
         same_sql,
@@ -215,7 +259,8 @@ def compare(a: StrategyReport, b: StrategyReport) -> Comparison:
         tuple(added),
         tuple(removed),
         tuple(repeated),
+        tuple(execution_diff(a, b, paired)),
     )
 
 
-__all__ = ["Comparison", "Pairing", "compare", "pair", "sql_diff"]
+__all__ = ["Comparison", "Pairing", "compare", "execution_diff", "pair", "sql_diff"]

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ormbench.measure.capture import Statement
+from ormbench.measure.counters import OWNER_PSYCOPG, STRATEGY_OWNER
 from ormbench.measure.plans import NodeFacts
 
 if TYPE_CHECKING:
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 N_PLUS_ONE_MIN = 3
 # Rows fetched per row returned by one statement from which rows are said to multiply.
 ROW_MULTIPLICATION = 2.0
+# The same for a later statement (a collection loaded per item has a few rows per item).
+ROW_MULTIPLICATION_LATER = 10.0
 # Rows sorted per row a LIMIT returns, and rows sorted at least, to say "sorts every match".
 SORT_RATIO = 10.0
 SORT_MIN_ROWS = 1000
@@ -169,7 +172,10 @@ def _statement_findings(report: StrategyReport) -> list[Finding]:
     returned = len(report.page)
     for i in queries:
         fetched = statements[i].rows_fetched
-        if returned and fetched >= ROW_MULTIPLICATION * returned:
+        # The page statement's rows are the page's; a later statement's may be a collection
+        # (tags per item): only far more than the page counts there.
+        ratio = ROW_MULTIPLICATION if i == queries[0] else ROW_MULTIPLICATION_LATER
+        if returned and fetched >= ratio * returned:
             out.append(
                 Finding(
                     "row_multiplication",
@@ -286,7 +292,11 @@ def _server_findings(report: StrategyReport) -> list[Finding]:
                 break
         if share < STATEMENT_SHARE:
             continue
-        worst = max(facts, key=lambda f: f.misestimate)
+        # Bitmap And/Or nodes report no rows of their own: their estimate has no actual.
+        measured = [f for f in facts if f.node_type not in ("BitmapAnd", "BitmapOr")]
+        worst = max(measured, key=lambda f: f.misestimate, default=None)
+        if worst is None:
+            continue
         if (
             worst.misestimate >= MISESTIMATE_FACTOR
             and max(worst.estimated_rows, worst.actual_rows) >= MISESTIMATE_MIN_ROWS
@@ -307,24 +317,25 @@ def _python_findings(report: StrategyReport) -> list[Finding]:
     prof = report.observation.profile
     if not prof.owners:
         return []
-    own = [n for n in prof.owners if n.startswith("strategy code")]
-    out: list[Finding] = []
     ranked = sorted(prof.owners, key=lambda n: -prof.owners[n].seconds)
     split = ", ".join(f"{n} {prof.share(n):.0%}" for n in ranked[:3] if prof.share(n) >= 0.05)
-    app = [n for n in own if prof.share(n) >= APP_CODE_SHARE]
+    # psycopg's profiled time is mostly waiting on the server (its round trips), which the
+    # phase table already names: the application's share is of the Python work around it.
+    work = (OWNER_PSYCOPG,)
+    own = [n for n in ranked if n.startswith(STRATEGY_OWNER)]
+    app = [n for n in own if prof.share(n, without=work) >= APP_CODE_SHARE]
     if app:
         name = app[0]
-        out.append(
+        return [
             Finding(
                 "application_code",
                 "hydration",
-                f"application code: {name} owns {prof.share(name):.0%} of Python time "
-                f"({prof.owners[name].calls:,} of {prof.calls:,} calls; {split})",
+                f"application code: {name} owns {prof.share(name, without=work):.0%} of the "
+                f"Python time outside psycopg ({prof.owners[name].calls:,} of {prof.calls:,} "
+                f"calls; all Python time: {split})",
             )
-        )
-    else:
-        out.append(Finding("python_owners", "hydration", f"Python time by owner: {split}"))
-    return out
+        ]
+    return [Finding("python_owners", "hydration", f"Python time by owner: {split}")]
 
 
 def _outside_engine(report: StrategyReport) -> Finding | None:
@@ -389,10 +400,27 @@ def dominant_layer(report: StrategyReport) -> tuple[str, float]:
     return name, (layers[name] / table.total_ns if table.total_ns else 0.0)
 
 
-def verdict(report: StrategyReport) -> str:
-    """The dominant layer, the mechanisms that explain it, then the other mechanisms.
+# Mechanisms cited first whatever the dominant layer: each costs in several layers at once
+# (an N+1 is compiles, round trips, plans and objects) or names the very cause of the time.
+_CAUSES = frozenset(
+    {
+        "spill",
+        "sort_before_limit",
+        "refresh_after_commit",
+        "n_plus_one",
+        "repeated_query",
+        "new_connection",
+        "compiled_cache_miss",
+        "application_code",
+    }
+)
 
-    E.g. ``71% server: [1] Sort spills to disk: ...``; ``61% ORM hydration; application
+
+def verdict(report: StrategyReport) -> str:
+    """The dominant layer, then the mechanisms: causes first (``_CAUSES``), then the others
+    that explain the dominant layer, then the rest; at most ``VERDICT_FINDINGS``.
+
+    E.g. ``71% server; [1] Sort spills to disk: ...``; ``61% ORM hydration; application
     code: strategy code (traps) owns 80% of Python time ...``. With nothing observed (no
     statement while rows came back) it says INCONCLUSIVE, never a layer.
     """
@@ -402,12 +430,16 @@ def verdict(report: StrategyReport) -> str:
     layer, _share = dominant_layer(report)
     head = report.warm.verdict()
     named = sorted(findings, key=lambda f: _RANK.index(f.mechanism))
-    cited = [f for f in named if f.layer in _layer_of(layer)]
-    others = [f for f in named if f not in cited and f.mechanism != "python_owners"]
+    layers = _layer_of(layer)
+    causes = [f for f in named if f.mechanism in _CAUSES]
+    matching = [f for f in named if f not in causes and f.layer in layers]
+    rest = [f for f in named if f not in causes and f not in matching]
+    cited = [*causes, *(f for f in matching if f.mechanism != "python_owners" or not causes)]
+    cited += [f for f in rest if f.mechanism != "python_owners"]
     if layer == _SERVER and cited and cited[0].mechanism in ("spill", "sort_before_limit"):
         # The mechanism names the hot spot with its evidence; a scan flag would only blur it.
         head = head.split(":", 1)[0]
-    return "; ".join([head, *(f.evidence for f in [*cited, *others][:VERDICT_FINDINGS])])
+    return "; ".join([head, *(f.evidence for f in cited[:VERDICT_FINDINGS])])
 
 
 __all__ = ["Finding", "dominant_layer", "find", "groups", "verdict"]

@@ -44,6 +44,8 @@ OWNER_PSYCOPG = "psycopg"
 OWNER_JSON = "JSON"
 OWNER_ORMBENCH = "ormbench"
 OWNER_OTHER = "other libraries"
+# Prefix of the owner naming a strategy's own module: ``strategy code (<module>)``.
+STRATEGY_OWNER = "strategy code"
 _STDLIB = os.path.dirname(os.__file__)
 
 
@@ -66,8 +68,9 @@ class Profile:
     def seconds(self) -> float:
         return sum(o.seconds for o in self.owners.values())
 
-    def share(self, owner: str) -> float:
-        total = self.seconds
+    def share(self, owner: str, *, without: tuple[str, ...] = ()) -> float:
+        """``owner``'s fraction of the profiled time, leaving the ``without`` owners out."""
+        total = sum(o.seconds for n, o in self.owners.items() if n not in without)
         return self.owners[owner].seconds / total if total and owner in self.owners else 0.0
 
 
@@ -107,32 +110,34 @@ def profile(fn: Callable[[], Any], own_files: Mapping[str, str] | None = None) -
     entries: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
     memo: dict[Any, dict[str, float]] = {}
 
-    def owners(func: Any, seen: frozenset[Any]) -> dict[str, float]:
-        """Fractions of ``func``'s time each owner is charged with."""
-        if func in memo:
-            return memo[func]
+    def owners(func: Any) -> dict[str, float]:
+        """Fractions of ``func``'s time each owner is charged with: its own owner, else the
+        owned code that called into it, through any chain (or cycle) of ownerless callers,
+        weighted by the time of each such call."""
         owner = _owner_of(func[0], own)
         if owner is not None:
-            result = {owner: 1.0}
-        else:
-            callers = entries.get(func, (0, 0, 0, 0, {}))[4]
-            weights = {c: v[2] for c, v in callers.items() if c not in seen} or {
-                c: 1.0 for c in callers if c not in seen
-            }
-            total = sum(weights.values())
-            result = {}
-            for caller, weight in weights.items():
-                for name, part in owners(caller, seen | {func}).items():
-                    share = part * (weight / total if total else 1 / len(weights))
-                    result[name] = result.get(name, 0.0) + share
-            result = result or {OWNER_OTHER: 1.0}
-        memo[func] = result
-        return result
+            return {owner: 1.0}
+        if func in memo:
+            return memo[func]
+        found: dict[str, float] = {}
+        stack, seen = [func], {func}
+        while stack:
+            callee = stack.pop()
+            for caller, edge in entries.get(callee, (0, 0, 0, 0, {}))[4].items():
+                name = _owner_of(caller[0], own)
+                if name is not None:
+                    found[name] = found.get(name, 0.0) + (edge[3] or 1e-9)
+                elif caller not in seen:
+                    seen.add(caller)
+                    stack.append(caller)
+        total = sum(found.values())
+        memo[func] = {n: w / total for n, w in found.items()} if total else {OWNER_OTHER: 1.0}
+        return memo[func]
 
     seconds: dict[str, float] = {}
     calls: dict[str, float] = {}
     for func, (_cc, nc, tt, _ct, _callers) in entries.items():
-        for name, part in owners(func, frozenset()).items():
+        for name, part in owners(func).items():
             seconds[name] = seconds.get(name, 0.0) + tt * part
             calls[name] = calls.get(name, 0.0) + nc * part
     return Profile(
