@@ -15,6 +15,9 @@ from ormbench.measure.phases import PHASE_LABELS, PHASES, STATISTIC, TOLERANCE, 
 from ormbench.measure.plans import CONTENT_RELATIONS, NodeFacts, PlanNode, seq_scans
 from ormbench.query.spec import ContentRequest
 
+# Members of a repeated group named before "...".
+SHOWN_MEMBERS = 3
+
 
 def document(
     settings: Settings,
@@ -55,6 +58,23 @@ def _span(first: int, count: int) -> str:
     return f"[{first + 1}]" if count == 1 else f"[{first + 1}]-[{first + count}] x{count}"
 
 
+def _members(indexes: Sequence[int]) -> str:
+    """``[2]``, ``[2]-[101] x100`` or ``[2], [22], [42], ... x5``."""
+    if indexes == list(range(indexes[0], indexes[0] + len(indexes))):
+        return _span(indexes[0], len(indexes))
+    shown = ", ".join(f"[{i + 1}]" for i in indexes[:SHOWN_MEMBERS])
+    more = ", ..." if len(indexes) > SHOWN_MEMBERS else ""
+    return f"{shown}{more} x{len(indexes)}"
+
+
+def _grouped(keys: Sequence[str]) -> list[list[int]]:
+    """Indexes by equal key, in the order each key first appears."""
+    out: dict[str, list[int]] = {}
+    for i, key in enumerate(keys):
+        out.setdefault(key, []).append(i)
+    return list(out.values())
+
+
 def _statement_lines(report: StrategyReport) -> list[str]:
     statements = report.statements
     n = len(statements)
@@ -63,15 +83,15 @@ def _statement_lines(report: StrategyReport) -> list[str]:
         "not counted; repeats of one normalized statement collapsed)"
     ]
     errors = report.observation.replay_errors
-    for first, count in _runs([s.normalized for s in statements]):
+    for members in _grouped([f"{s.normalized}|{s.server_side}" for s in statements]):
+        first, count = members[0], len(members)
         statement = statements[first]
         mode = report.mode_of(first)
-        members = statements[first : first + count]
         cursor = "server-side cursor (DECLARE)" if statement.server_side else "client-side cursor"
-        lines.append(f"  {_span(first, count)} " + statement.sql.replace("\n", "\n      "))
+        lines.append(f"  {_members(members)} " + statement.sql.replace("\n", "\n      "))
         params = statement.as_dict()["params"]
-        lines.append(f"      params: {params}" + (" (first of the run)" if count > 1 else ""))
-        rows = sum(s.rows_fetched for s in members)
+        lines.append(f"      params: {params}" + (" (the first's)" if count > 1 else ""))
+        rows = sum(statements[i].rows_fetched for i in members)
         each = f" ({rows / count:,.1f} each)" if count > 1 else ""
         if statement.kind == "query":
             plan = f"{mode.plan} plan ({mode.evidence})" if mode.plan != "unknown" else ""
@@ -79,7 +99,7 @@ def _statement_lines(report: StrategyReport) -> list[str]:
         else:
             detail = f"{statement.kind} statement: replayed, not explained"
         lines.append(f"      rows fetched {rows:,}{each} · {detail}")
-        problems = sorted({e for e in errors[first : first + count] if e})
+        problems = sorted({errors[i] for i in members if errors[i]})
         lines.extend(f"      ! replay: {e}" for e in problems)
     return lines
 
@@ -134,13 +154,13 @@ def _plan_lines(report: StrategyReport) -> list[str]:
     lines: list[str] = []
     shapes = report.shapes
     facts = report.observation.facts
-    keys = [repr(s) if s else "" for s in shapes]
-    for first, count in _runs(keys):
+    for members in _grouped([repr(s) for s in shapes]):
+        first, count = members[0], len(members)
         shape = shapes[first]
         if shape is None:
             continue
         lines.append(
-            f"Plan {_span(first, count)}"
+            f"Plan {_members(members)}"
             + (" (identical; the first shown)" if count > 1 else "")
             + ": EXPLAIN (ANALYZE, BUFFERS) of what ran"
         )
