@@ -232,7 +232,12 @@ def analyze(
         obs = observe(engine, lambda: fn(ctx, req), strategy_owner(fn))
     finally:
         engine.dispose()
-    common = {"loader": loader, "repeats": repeats, "statements": obs.statements}
+    common = {
+        "loader": loader,
+        "repeats": repeats,
+        "statements": obs.statements,
+        "new_backend": obs.captured.connects > 0,
+    }
     warm = measure_phases(ws.server, ws.schema, fn, req, **common)
     cold_table = (
         measure_phases(ws.server, ws.schema, fn, req, cold=True, **common) if cold else None

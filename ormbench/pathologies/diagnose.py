@@ -185,6 +185,7 @@ def analyze_variant(
         repeats=repeats,
         statements=obs.statements,
         engine_kwargs=kwargs,
+        new_backend=obs.captured.connects > 0,
     )
     report = StrategyReport(report_name(pathology, which), variant_label, obs, warm, None)
     return VariantReport(report, replays, req)
