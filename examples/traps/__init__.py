@@ -19,6 +19,7 @@ TRAPS: tuple[str, ...] = (
     "set_config_plan",
     "nulls_last_sort",
     "lower_count",
+    "json_key_filter",
     "lazy_tags",
     "lookup_per_row",
     "refresh_after_commit",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 import statistics
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from time import perf_counter_ns
 from typing import Any
 
@@ -82,6 +82,8 @@ class Observation:
     settings: list[dict[str, str] | None]
     replay_errors: list[str | None]
     rtt_ns: int
+    # Per statement: JIT functions compiled and JIT time (ms) of the replayed execution.
+    jit: list[tuple[int, float]] = field(default_factory=list)
 
     @property
     def statements(self) -> list[Statement]:
@@ -114,7 +116,13 @@ def observe(
         settings=[dict(r.settings) if r.settings else None for r in replayed],
         replay_errors=[r.error for r in replayed],
         rtt_ns=rtt,
+        jit=[_jit(r.document) for r in replayed],
     )
+
+
+def _jit(document: dict[str, Any] | None) -> tuple[int, float]:
+    jit = (document or {}).get("JIT") or {}
+    return int(jit.get("Functions", 0)), float(jit.get("Timing", {}).get("Total", 0.0))
 
 
 @dataclass
@@ -178,6 +186,7 @@ class StrategyReport:
                     "nodes": [f.as_dict() for f in obs.facts[i]],
                     "settings": obs.settings[i],
                     "replay_error": obs.replay_errors[i],
+                    "jit_functions": obs.jit[i][0] if i < len(obs.jit) else 0,
                 }
             )
         captured = obs.captured

@@ -36,10 +36,17 @@ SORT_MIN_ROWS = 1000
 # Estimated vs actual rows factor, on a node with at least this many rows, for a misestimate.
 MISESTIMATE_FACTOR = 10.0
 MISESTIMATE_MIN_ROWS = 100
+# Rows a node filters out per row it keeps, and rows filtered out at least, for a scan
+# that reads far more than it keeps (no index serves the filter).
+FILTER_RATIO = 10.0
+FILTER_MIN_ROWS = 1000
+# Share of a statement's server time spent compiling JIT code from which JIT is named.
+JIT_SHARE = 0.2
 # Round trips from which their count is a mechanism, or their priced share of the total.
 ROUND_TRIPS_MIN = 10
 ROUND_TRIPS_SHARE = 0.25
-# Share of the profile's Python time from which the strategy's own code is named.
+# Share of the profile's Python time and calls (outside psycopg) from which the strategy's
+# own code is named.
 APP_CODE_SHARE = 0.3
 # Share of the server time from which a statement's plan facts are named in the verdict.
 STATEMENT_SHARE = 0.2
@@ -290,8 +297,56 @@ def _server_findings(report: StrategyReport) -> list[Finding]:
                     )
                 )
                 break
+        limits = [f for f in facts if f.node_type == "Limit" and f.input_rows is not None]
+        sorted_limits = {id(limit) for limit, _ in _sort_under_limit(facts)}
+        for limit in limits:
+            rows = limit.input_rows or 0
+            if (
+                id(limit) not in sorted_limits
+                and rows >= SORT_MIN_ROWS
+                and rows >= SORT_RATIO * max(limit.actual_rows, 1)
+            ):
+                out.append(
+                    Finding(
+                        "offset_discard",
+                        _SERVER,
+                        f"[{i + 1}] the LIMIT reads {rows:,.0f} rows to return "
+                        f"{limit.actual_rows:,.0f}: every row the OFFSET skips is read, then "
+                        "thrown away",
+                        i + 1,
+                    )
+                )
+                break
+        functions, jit_ms = obs.jit[i] if i < len(obs.jit) else (0, 0.0)
+        statement_ms = (
+            (server[i].planning_ns + server[i].execution_ns) / 1e6 if i < len(server) else 0.0
+        )
+        if functions and jit_ms >= JIT_SHARE * max(statement_ms, jit_ms):
+            out.append(
+                Finding(
+                    "jit",
+                    _SERVER,
+                    f"[{i + 1}] JIT compiles {functions} functions in {jit_ms:,.1f} ms per "
+                    "execution (the plan's cost crossed jit_above_cost)",
+                    i + 1,
+                )
+            )
         if share < STATEMENT_SHARE:
             continue
+        filtered = max(facts, key=lambda f: f.removed_rows)
+        if filtered.removed_rows >= FILTER_MIN_ROWS and filtered.removed_rows >= (
+            FILTER_RATIO * max(filtered.actual_rows, 1)
+        ):
+            out.append(
+                Finding(
+                    "filtered_scan",
+                    _SERVER,
+                    f"[{i + 1}] {filtered.label} reads {filtered.removed_rows:,.0f} rows its "
+                    f"filter throws away to keep {filtered.actual_rows:,.0f}: no index serves "
+                    "the filter",
+                    i + 1,
+                )
+            )
         # Bitmap And/Or nodes report no rows of their own: their estimate has no actual.
         measured = [f for f in facts if f.node_type not in ("BitmapAnd", "BitmapOr")]
         worst = max(measured, key=lambda f: f.misestimate, default=None)
@@ -323,7 +378,14 @@ def _python_findings(report: StrategyReport) -> list[Finding]:
     # phase table already names: the application's share is of the Python work around it.
     work = (OWNER_PSYCOPG,)
     own = [n for n in ranked if n.startswith(STRATEGY_OWNER)]
-    app = [n for n in own if prof.share(n, without=work) >= APP_CODE_SHARE]
+    # Time and calls both: one garbage collection inside the strategy's few lines can give
+    # it a share of the time, never a share of the calls.
+    app = [
+        n
+        for n in own
+        if prof.share(n, without=work) >= APP_CODE_SHARE
+        and prof.call_share(n, without=work) >= APP_CODE_SHARE
+    ]
     if app:
         name = app[0]
         return [
@@ -368,6 +430,9 @@ _RANK = (
     "outside_engine",
     "spill",
     "sort_before_limit",
+    "offset_discard",
+    "filtered_scan",
+    "jit",
     "refresh_after_commit",
     "n_plus_one",
     "repeated_query",
@@ -406,6 +471,9 @@ _CAUSES = frozenset(
     {
         "spill",
         "sort_before_limit",
+        "offset_discard",
+        "filtered_scan",
+        "jit",
         "refresh_after_commit",
         "n_plus_one",
         "repeated_query",
@@ -436,7 +504,7 @@ def verdict(report: StrategyReport) -> str:
     rest = [f for f in named if f not in causes and f not in matching]
     cited = [*causes, *(f for f in matching if f.mechanism != "python_owners" or not causes)]
     cited += [f for f in rest if f.mechanism != "python_owners"]
-    if layer == _SERVER and cited and cited[0].mechanism in ("spill", "sort_before_limit"):
+    if layer == _SERVER and cited and cited[0].layer == _SERVER:
         # The mechanism names the hot spot with its evidence; a scan flag would only blur it.
         head = head.split(":", 1)[0]
     return "; ".join([head, *(f.evidence for f in cited[:VERDICT_FINDINGS])])

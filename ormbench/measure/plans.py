@@ -405,6 +405,8 @@ class NodeFacts:
     workers: int | None = None
     # Below a Limit (or a Nested Loop's early stop) a node may stop before its estimate.
     below_limit: bool = False
+    # Rows the node read and threw away by its filter (Filter, Join Filter, index recheck).
+    removed_rows: float = 0.0
 
     @property
     def misestimate(self) -> float:
@@ -443,6 +445,7 @@ class NodeFacts:
             "hash_batches": self.hash_batches,
             "input_rows": self.input_rows,
             "workers": self.workers,
+            "removed_rows": self.removed_rows,
         }
 
 
@@ -494,6 +497,15 @@ def plan_facts(document: Mapping[str, Any]) -> list[NodeFacts]:
                 input_rows=input_rows,
                 workers=node.get("Workers Launched"),
                 below_limit=below,
+                removed_rows=loops
+                * sum(
+                    float(node.get(key, 0))
+                    for key in (
+                        "Rows Removed by Filter",
+                        "Rows Removed by Join Filter",
+                        "Rows Removed by Index Recheck",
+                    )
+                ),
             )
         )
         stops = below or node["Node Type"] in ("Limit", "Nested Loop", "Merge Join")
