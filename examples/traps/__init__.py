@@ -20,6 +20,7 @@ TRAPS: tuple[str, ...] = (
     "nulls_last_sort",
     "lower_count",
     "json_key_filter",
+    "window_total",
     "lazy_tags",
     "lookup_per_row",
     "refresh_after_commit",

@@ -252,6 +252,27 @@ def _sort_under_limit(facts: Sequence[NodeFacts]) -> list[tuple[NodeFacts, NodeF
     return pairs
 
 
+def _widest_below_limit(facts: Sequence[NodeFacts]) -> tuple[NodeFacts, NodeFacts] | None:
+    """(Limit, node): the node below a Limit producing the most rows, when it produces far
+    more than the Limit returns (``SORT_RATIO``, at least ``SORT_MIN_ROWS``)."""
+    for at, limit in enumerate(facts):
+        if limit.node_type != "Limit":
+            continue
+        subtree = []
+        for node in facts[at + 1 :]:
+            if node.depth <= limit.depth:
+                break
+            subtree.append(node)
+        widest = max(subtree, key=lambda f: f.actual_rows, default=None)
+        if (
+            widest is not None
+            and widest.actual_rows >= SORT_MIN_ROWS
+            and widest.actual_rows >= SORT_RATIO * max(limit.actual_rows, 1)
+        ):
+            return limit, widest
+    return None
+
+
 def _server_findings(report: StrategyReport) -> list[Finding]:
     obs = report.observation
     server = report.warm.server
@@ -317,6 +338,21 @@ def _server_findings(report: StrategyReport) -> list[Finding]:
                     )
                 )
                 break
+        named = {f.mechanism for f in out if f.statement == i + 1}
+        if not named & {"sort_before_limit", "offset_discard"}:
+            below = _widest_below_limit(facts)
+            if below is not None:
+                limit, node = below
+                out.append(
+                    Finding(
+                        "rows_below_limit",
+                        _SERVER,
+                        f"[{i + 1}] {node.label} produces {node.actual_rows:,.0f} rows below a "
+                        f"LIMIT that returns {limit.actual_rows:,.0f}: the page reads every "
+                        "match before it can stop",
+                        i + 1,
+                    )
+                )
         functions, jit_ms = obs.jit[i] if i < len(obs.jit) else (0, 0.0)
         statement_ms = (
             (server[i].planning_ns + server[i].execution_ns) / 1e6 if i < len(server) else 0.0
@@ -431,6 +467,7 @@ _RANK = (
     "spill",
     "sort_before_limit",
     "offset_discard",
+    "rows_below_limit",
     "filtered_scan",
     "jit",
     "refresh_after_commit",
@@ -472,6 +509,7 @@ _CAUSES = frozenset(
         "spill",
         "sort_before_limit",
         "offset_discard",
+        "rows_below_limit",
         "filtered_scan",
         "jit",
         "refresh_after_commit",
