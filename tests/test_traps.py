@@ -15,17 +15,23 @@ from types import ModuleType
 
 import jsonschema
 import pytest
+from sqlalchemy import text
 
 from fixtures.dataset import Seeded
 from ormbench.config import Settings
+from ormbench.data.models import LIST_COLUMNS, ContentItem
 from ormbench.explain import Comparison, StrategyReport, analyze, compare, explain_schema
 from ormbench.pg import PgServer
-from ormbench.query.build import fetch_cursor
+from ormbench.query.build import fetch_cursor, page_select
 from ormbench.query.scenarios import build_request
+from ormbench.query.spec import ContentRequest, Page
+from ormbench.strategies import StrategyContext
 from ormbench.workspace import Workspace
 from tests.conftest import REPO, subprocess_env
 
 EXAMPLES = REPO / "examples"
+# The list columns as ORM attributes, for the page statement of a hand-made strategy.
+LIST_COLUMNS_ATTRS = [getattr(ContentItem, c) for c in LIST_COLUMNS]
 # Executions per phase table: the assertions are on mechanisms (exact evidence), not timings.
 REPEATS = 3
 
@@ -190,3 +196,59 @@ def test_examples_dir_exists() -> None:
     """The zoo lives where the docs say: examples/traps, beside examples/my_strategy.py."""
     assert (EXAMPLES / "traps" / "__init__.py").is_file()
     assert Path(EXAMPLES / "my_strategy.py").is_file()
+
+
+def _every_kind(ctx: StrategyContext, req: ContentRequest) -> Page:
+    """Sends every kind of statement a replay must survive, then the page"""
+    with ctx.session_factory() as session:
+        for sql in (
+            "SET LOCAL work_mem = '256kB'",
+            "SELECT set_config('statement_timeout', '30s', false)",
+            "SAVEPOINT user_savepoint",
+            "RELEASE SAVEPOINT user_savepoint",
+            "LOCK TABLE content_items_all IN ACCESS SHARE MODE",
+            "CREATE TEMP TABLE IF NOT EXISTS page_ids (id int) ON COMMIT DROP",
+            "INSERT INTO page_ids SELECT id FROM content_items_all LIMIT 5",
+            "SELECT count(*) FROM page_ids",
+            "DO $$ BEGIN PERFORM 1; END $$",
+            "PREPARE user_stmt AS SELECT 1",
+            "EXECUTE user_stmt",
+            "DEALLOCATE user_stmt",
+        ):
+            session.execute(text(sql))
+        session.commit()
+        session.execute(text("SET LOCAL enable_seqscan = off"))
+        rows = session.execute(page_select(req, *LIST_COLUMNS_ATTRS)).all()
+    return Page(req.columns, tuple(tuple(r) for r in rows))
+
+
+def test_no_statement_crashes_explain(tiny_ws: Workspace) -> None:
+    """Session state, savepoints, locks, DDL, DO blocks and prepared statements are replayed
+    in order (never explained, never a crash); the queries among them get their plans."""
+    with tiny_ws.engine.connect() as conn:
+        req = build_request("canonical", tiny_ws.roles, 10, functools.partial(fetch_cursor, conn))
+    report = analyze(tiny_ws, _every_kind, req, repeats=1)
+    kinds = [s.kind for s in report.statements]
+    assert kinds == [
+        "state",
+        "state",
+        "transaction",
+        "transaction",
+        "other",
+        "other",
+        "query",
+        "query",
+        "other",
+        "other",
+        "other",
+        "other",
+        "state",
+        "query",
+    ]
+    assert report.observation.replay_errors == [None] * len(kinds)
+    assert [s is not None for s in report.shapes] == [k == "query" for k in kinds]
+    # The page ran in the second transaction, under its own SET LOCAL, not the first's.
+    assert report.statements[-1].transaction == report.statements[0].transaction + 1
+    assert report.observation.settings[-1] != {"work_mem": "256kB"}
+    assert report.observation.settings[7] == {"work_mem": "256kB"}
+    json.dumps(report.as_dict())
