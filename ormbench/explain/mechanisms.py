@@ -48,6 +48,9 @@ ROUND_TRIPS_SHARE = 0.25
 # Share of the profile's Python time and calls (outside psycopg) from which the strategy's
 # own code is named.
 APP_CODE_SHARE = 0.3
+# Share of that Python time from which the strategy's code is named on time alone (one
+# costly call: a sleep, an explicit gc.collect()); a stray collection rarely takes that much.
+APP_CODE_OVERWHELMING = 0.6
 # Share of the server time from which a statement's plan facts are named in the verdict.
 STATEMENT_SHARE = 0.2
 # Findings cited in the verdict line, after the dominant layer.
@@ -111,10 +114,18 @@ def _statement_findings(report: StrategyReport) -> list[Finding]:
         first = members[0]
         if statements[first].kind != "query":
             continue
-        if len(members) >= N_PLUS_ONE_MIN and first > 0:
-            cause = max((i for i in queries if i < first and i not in members), default=None)
-            if cause is None:
-                continue
+        cause = max((i for i in queries if i < first and i not in members), default=None)
+        if len(members) >= N_PLUS_ONE_MIN and cause is None:
+            out.append(
+                Finding(
+                    "repeated_query",
+                    "wire",
+                    f"one statement in a loop: {len(members)} x `{_short(sql)}` "
+                    f"([{first + 1}] first), one round trip and one plan each",
+                    first + 1,
+                )
+            )
+        elif len(members) >= N_PLUS_ONE_MIN and cause is not None:
             cause_sql = statements[cause].normalized
             rows = statements[cause].rows_fetched
             later = all(statements[i].transaction > statements[cause].transaction for i in members)
@@ -210,6 +221,15 @@ def _engine_findings(report: StrategyReport) -> list[Finding]:
                 f"compiled-cache miss on a warm execution ({statuses}; {len(uncached)} of "
                 f"{len(table.cache)} statements): SQLAlchemy compiles the SQL every time",
                 uncached[0] + 1,
+            )
+        )
+    if captured.checkouts > 1:
+        out.append(
+            Finding(
+                "pool_checkouts",
+                "wire",
+                f"{captured.checkouts} pool checkouts per request (sessions or connections "
+                "opened one after another: each its own BEGIN and ROLLBACK round trips)",
             )
         )
     if captured.connects:
@@ -419,8 +439,11 @@ def _python_findings(report: StrategyReport) -> list[Finding]:
     app = [
         n
         for n in own
-        if prof.share(n, without=work) >= APP_CODE_SHARE
-        and prof.call_share(n, without=work) >= APP_CODE_SHARE
+        if prof.share(n, without=work) >= APP_CODE_OVERWHELMING
+        or (
+            prof.share(n, without=work) >= APP_CODE_SHARE
+            and prof.call_share(n, without=work) >= APP_CODE_SHARE
+        )
     ]
     if app:
         name = app[0]
@@ -477,6 +500,7 @@ _RANK = (
     "compiled_cache_miss",
     "application_code",
     "row_multiplication",
+    "pool_checkouts",
     "misestimate",
     "round_trips",
     "python_owners",
