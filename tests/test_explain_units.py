@@ -151,3 +151,24 @@ def test_schema_lists_every_mechanism() -> None:
     """The schema's mechanism enum is exactly the mechanisms the library can name."""
     enum = explain_schema()["$defs"]["finding"]["properties"]["mechanism"]["enum"]
     assert sorted(enum) == sorted(_RANK)
+
+
+def test_parallel_plan_never_makes_wire_negative() -> None:
+    """A parallel plan whose EXPLAIN ANALYZE took longer than the cursor waited: server time
+    is capped at the cursor time with a note, wire is 0, no 'negative' warning, same sum."""
+    from ormbench.measure.phases import _Sample, _ServerRuns, _table
+    from ormbench.measure.plans import PlanNode
+
+    sample = _Sample(10_000_000, 1_000_000, 100, 100, 0, 8_000_000, 0, ("hit",), True)
+    runs = _ServerRuns.empty(1)
+    runs.planning[0].append(1_000_000)
+    runs.execution[0].append(9_000_000)
+    gather = PlanNode("Gather", children=(PlanNode("Seq Scan", relation="t"),))
+    table = _table("warm", "x", [11_000_000] * 3, [sample] * 3, runs, [gather], 0.1)
+    assert table.phases["wire"] == 0
+    assert table.phases["server_execution"] == 7_000_000
+    assert table.notes and table.notes[0].startswith("parallel plan:")
+    assert not any("negative" in w for w in table.warnings)
+    serial = _table("warm", "x", [11_000_000] * 3, [sample] * 3, runs, [PlanNode("Seq Scan")], 0.1)
+    assert serial.phases["wire"] == -2_000_000 and not serial.notes
+    assert any("negative" in w for w in serial.warnings)

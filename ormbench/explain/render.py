@@ -256,6 +256,7 @@ def phase_lines(columns: Sequence[tuple[str, PhaseTable]]) -> list[str]:
     )
     for title, table in columns:
         lines.extend(f"  ! {title}: {w}" for w in table.warnings)
+        lines.extend(f"  note: {title}: {n}" for n in table.notes)
     return lines
 
 

@@ -29,7 +29,9 @@ phase                         how it is measured (every clock is ``time.perf_cou
                               server time minus JSON decoding: round trips
                               (including psycopg's implicit BEGIN), protocol, libpq, psycopg's
                               row conversion, and the server's output conversion (EXPLAIN
-                              ANALYZE runs no output functions before PostgreSQL 17).
+                              ANALYZE runs no output functions before PostgreSQL 17). When a
+                              parallel plan's EXPLAIN ANALYZE outlasts the cursor calls, the
+                              server execution is capped at the cursor time (a ``note``).
 ``json_decode``               the connection's JSON loader wrapped in ``CountingLoader``.
 ``hydration``                 the rest of the strategy's own time: ORM result setup, identity
                               map, object construction, attribute reads, lazy-load statement
@@ -96,7 +98,15 @@ from sqlalchemy.pool import QueuePool
 from ormbench.db import make_engine
 from ormbench.jsonload import CountingLoader, JsonLoads, get_loader
 from ormbench.measure.capture import Statement, capture
-from ormbench.measure.plans import PlanNode, hottest, normalize, plan_facts, replay, seq_scans
+from ormbench.measure.plans import (
+    GATHER_NODES,
+    PlanNode,
+    hottest,
+    normalize,
+    plan_facts,
+    replay,
+    seq_scans,
+)
 from ormbench.pg.server import PgServer
 from ormbench.query.spec import ContentRequest, Page
 from ormbench.strategies import Strategy, StrategyContext, get_strategy
@@ -433,6 +443,8 @@ class PhaseTable:
     flags: tuple[str, ...] = ()
     tolerance: float = TOLERANCE
     warnings: tuple[str, ...] = ()
+    # Adjustments made to the figures, and why (not doubts: those are warnings).
+    notes: tuple[str, ...] = ()
 
     @property
     def deviation(self) -> float:
@@ -504,6 +516,7 @@ class PhaseTable:
             "deviation": self.deviation,
             "tolerance": self.tolerance,
             "warnings": list(self.warnings),
+            "notes": list(self.notes),
             "verdict": self.verdict(),
         }
 
@@ -755,6 +768,19 @@ def _table(
     }
     total = round(statistics.fmean(_middle(totals, key=lambda t: t)))
     phases["remainder"] = total - sum(phases.values())
+    notes: list[str] = []
+    parallel = any(n.node_type in GATHER_NODES for shape in shapes for n in shape.walk())
+    if phases["wire"] < 0 and parallel:
+        # A parallel plan's EXPLAIN ANALYZE runs (worker start-up, instrumentation in every
+        # worker) can outlast the page's own execution: the server cannot have taken longer
+        # than the cursor waited, so its time is capped there; the sum is unchanged.
+        excess = -phases["wire"]
+        phases["server_execution"] -= excess
+        phases["wire"] = 0
+        notes.append(
+            f"parallel plan: its EXPLAIN ANALYZE took {_ms(excess)} longer than the page's "
+            "cursor calls; server execution capped at the cursor time"
+        )
     flags = tuple(flag for shape in shapes for flag in seq_scans(shape))
     table = PhaseTable(
         mode=mode,
@@ -768,6 +794,7 @@ def _table(
         orm=any(s.orm for s in samples),
         flags=flags,
         tolerance=tolerance,
+        notes=tuple(notes),
     )
     return dataclasses.replace(table, warnings=tuple(_warnings(table)))
 
