@@ -6,8 +6,9 @@ their groups by normalized SQL, the transactions and pool events, rows fetched a
 returned, the compiled-cache status, the round trips, the per-node facts of ``EXPLAIN
 (ANALYZE, BUFFERS)`` of what ran, and the profile's Python time by owner. Each ``Finding``
 names its mechanism (a stable key), the layer it explains, and the evidence as one line.
-A mechanism never rests on a timing alone, and where nothing was observed the verdict says
-so instead of guessing (``outside_engine``).
+Most rest on exact counts and plan facts; the few that weigh time (the Python owner split,
+JIT time, the round trips' priced share) print the figures they weighed. Where nothing was
+observed the verdict says so instead of guessing (``outside_engine``).
 """
 
 from __future__ import annotations

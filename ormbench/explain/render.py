@@ -294,6 +294,16 @@ def render(
     if comparison and comparison.plan_diff:
         out.append(f"Plan diff ({' -> '.join(comparison.strategies)}):")
         out.extend(f"  {line}" for line in comparison.plan_diff)
+    if comparison and comparison.execution_diff:
+        out.append("The same plan, run differently:")
+        out.extend(f"  {line}" for line in comparison.execution_diff)
+    if comparison and (
+        comparison.groups_added or comparison.groups_removed or comparison.groups_repeated
+    ):
+        out.append(f"Statement groups by normalized SQL ({' -> '.join(comparison.strategies)}):")
+        out.extend(f"  added {g}" for g in comparison.groups_added)
+        out.extend(f"  removed {g}" for g in comparison.groups_removed)
+        out.extend(f"  sent another number of times {g}" for g in comparison.groups_repeated)
     if comparison and not comparison.same_page:
         out.append("! the two strategies returned different pages")
     out.append(

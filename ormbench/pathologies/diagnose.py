@@ -17,13 +17,13 @@ the generic plan, ``EXPLAIN EXECUTE`` it. The report carries that shape, and the
 line adds the replayed server time next to explain's verdict.
 
 TODO(explain owner): ``explain.analyze`` could take ``engine_kwargs`` (passed on to
-``measure_phases``, which already accepts them) and a strategy callable; ``plans.explain``
-could replay statements the probe found generic as ``explain_generic`` does (on PostgreSQL
-16+ ``EXPLAIN (GENERIC_PLAN)`` shows the shape without a PREPARE), and ``measure_phases`` take
-their server time from it. ``plans._decide`` also says "generic" for an unnamed statement
-under ``plan_cache_mode=force_generic_plan``, which PostgreSQL plans as a custom plan. With
-those, this module would be a call to ``analyze``, and ``ormbench explain`` itself could
-diagnose pathologies 1 and 9.
+``measure_phases``, which already accepts them); ``plans.replay`` could replay statements the
+probe found generic as ``explain_generic`` does (on PostgreSQL 16+ ``EXPLAIN (GENERIC_PLAN)``
+shows the shape without a PREPARE), and ``measure_phases`` take their server time from it.
+``plans._decide`` also says "generic" for an unnamed statement under
+``plan_cache_mode=force_generic_plan``, which PostgreSQL plans as a custom plan. With those,
+this module would be a call to ``analyze``, and ``ormbench explain`` itself could diagnose
+pathologies 1 and 9.
 """
 
 from __future__ import annotations
