@@ -34,6 +34,9 @@ ROW_MULTIPLICATION_LATER = 10.0
 # Rows sorted per row a LIMIT returns, and rows sorted at least, to say "sorts every match".
 SORT_RATIO = 10.0
 SORT_MIN_ROWS = 1000
+# Rows a LIMIT reads at least (at SORT_RATIO times what it returns) to name an OFFSET's
+# discarded rows: reading rows only to skip them is the mechanism, whatever the table size.
+OFFSET_MIN_ROWS = 100
 # Estimated vs actual rows factor, on a node with at least this many rows, for a misestimate.
 MISESTIMATE_FACTOR = 10.0
 MISESTIMATE_MIN_ROWS = 100
@@ -345,7 +348,7 @@ def _server_findings(report: StrategyReport) -> list[Finding]:
             rows = limit.input_rows or 0
             if (
                 id(limit) not in sorted_limits
-                and rows >= SORT_MIN_ROWS
+                and rows >= OFFSET_MIN_ROWS
                 and rows >= SORT_RATIO * max(limit.actual_rows, 1)
             ):
                 out.append(
