@@ -40,6 +40,8 @@ OFFSET_MIN_ROWS = 100
 # Estimated vs actual rows factor, on a node with at least this many rows, for a misestimate.
 MISESTIMATE_FACTOR = 10.0
 MISESTIMATE_MIN_ROWS = 100
+# Rows an Aggregate returning one row reads at least to say it reads every match.
+AGGREGATE_MIN_ROWS = 10_000
 # Rows a node filters out per row it keeps, and rows filtered out at least, for a scan
 # that reads far more than it keeps (no index serves the filter).
 FILTER_RATIO = 10.0
@@ -118,7 +120,13 @@ def _statement_findings(report: StrategyReport) -> list[Finding]:
         first = members[0]
         if statements[first].kind != "query":
             continue
-        cause = max((i for i in queries if i < first and i not in members), default=None)
+        earlier = [i for i in queries if i < first and i not in members]
+        # The statement whose rows drove the group: the latest earlier one that fetched at
+        # least as many rows as the group has statements, else the first.
+        cause = max(
+            (i for i in earlier if statements[i].rows_fetched >= len(members)),
+            default=earlier[0] if earlier else None,
+        )
         if len(members) >= N_PLUS_ONE_MIN and cause is None:
             out.append(
                 Finding(
@@ -377,6 +385,19 @@ def _server_findings(report: StrategyReport) -> list[Finding]:
                         i + 1,
                     )
                 )
+        top = next((f for f in facts if f.node_type != "Limit"), None)
+        if top is not None and top.node_type == "Aggregate" and top.actual_rows <= 1:
+            widest = max(facts, key=lambda f: f.actual_rows)
+            if widest.actual_rows >= AGGREGATE_MIN_ROWS:
+                out.append(
+                    Finding(
+                        "aggregate_reads_all",
+                        _SERVER,
+                        f"[{i + 1}] {widest.label} feeds {widest.actual_rows:,.0f} rows to an "
+                        "Aggregate that returns 1: an exact count (or sum) reads every match",
+                        i + 1,
+                    )
+                )
         functions, jit_ms = obs.jit[i] if i < len(obs.jit) else (0, 0.0)
         statement_ms = (
             (server[i].planning_ns + server[i].execution_ns) / 1e6 if i < len(server) else 0.0
@@ -495,6 +516,7 @@ _RANK = (
     "sort_before_limit",
     "offset_discard",
     "rows_below_limit",
+    "aggregate_reads_all",
     "filtered_scan",
     "jit",
     "refresh_after_commit",
@@ -538,6 +560,7 @@ _CAUSES = frozenset(
         "sort_before_limit",
         "offset_discard",
         "rows_below_limit",
+        "aggregate_reads_all",
         "filtered_scan",
         "jit",
         "refresh_after_commit",

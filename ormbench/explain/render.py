@@ -132,6 +132,8 @@ def plan_tree_lines(shape: PlanNode, facts: Sequence[NodeFacts], indent: str = "
     100 equal scans) are shown once with their count."""
     flat = list(shape.walk())
     index = {id(node): i for i, node in enumerate(flat)}
+    if len(facts) != len(flat):
+        facts = ()  # facts of another plan than this shape: show the shape alone
 
     def block(node: PlanNode, depth: int, times: int) -> list[str]:
         i = index[id(node)]

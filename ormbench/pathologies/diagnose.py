@@ -45,10 +45,12 @@ from ormbench.measure.capture import Statement
 from ormbench.measure.phases import WARM_REPEATS, measure_phases
 from ormbench.measure.plans import (
     SHAPE_OPTIONS,
+    NodeFacts,
     PlanMode,
     PlanNode,
     dbapi_connection,
     normalize,
+    plan_facts,
 )
 from ormbench.pathologies.base import VARIANTS, Pathology
 from ormbench.pathologies.connection import open_variant
@@ -116,6 +118,8 @@ class GenericReplay:
     shape: PlanNode
     planning_ms: float
     execution_ms: float
+    # What each node of the generic plan did (TIMING OFF: no node times).
+    facts: tuple[NodeFacts, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -141,6 +145,7 @@ def replay_generic(
                         normalize(document),
                         document["Planning Time"],
                         document["Execution Time"],
+                        tuple(plan_facts(document)),
                     )
                 )
     return replays
@@ -173,7 +178,9 @@ def analyze_variant(
         replays = replay_generic(run.engine, obs.statements, obs.modes)
         kwargs = run.engine_kwargs
     for replay in replays:
+        # The plan shown is the generic one that ran: its shape and its node facts.
         obs.shapes[replay.index] = replay.shape
+        obs.facts[replay.index] = list(replay.facts)
     if repeats is None:
         repeats = max(MIN_REPEATS, min(WARM_REPEATS, int(PHASE_BUDGET_S / max(once, 1e-6))))
     warm = measure_phases(
