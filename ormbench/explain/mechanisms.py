@@ -428,8 +428,10 @@ def _server_findings(report: StrategyReport) -> list[Finding]:
                     i + 1,
                 )
             )
-        # Bitmap And/Or nodes report no rows of their own: their estimate has no actual.
-        measured = [f for f in facts if f.node_type not in ("BitmapAnd", "BitmapOr")]
+        # Bitmap And/Or nodes report no rows of their own: their estimate has no actual
+        # (nor do a Limit's rows come from statistics: its LIMIT value sets them, unknown to a
+        # generic plan)
+        measured = [f for f in facts if f.node_type not in ("BitmapAnd", "BitmapOr", "Limit")]
         worst = max(measured, key=lambda f: f.misestimate, default=None)
         if worst is None:
             continue
