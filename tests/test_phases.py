@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy.orm import lazyload
 
 from fixtures.dataset import Seeded
-from ormbench.commands.explain import analyze
 from ormbench.config import Settings
 from ormbench.data.models import ContentItem, User
+from ormbench.explain import analyze
 from ormbench.measure.capture import capture
 from ormbench.measure.phases import (
     PHASES,

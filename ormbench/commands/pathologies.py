@@ -18,12 +18,12 @@ import sys
 from pathlib import Path
 
 from ormbench.cli import command
-from ormbench.commands.explain import render
 from ormbench.config import Resolved, Settings, derived_schema, parse_overrides
 from ormbench.data.profiles import get_profile
 from ormbench.data.seed import ensure_dataset
 from ormbench.db import make_engine, prepare_schema
 from ormbench.errors import ConfigError
+from ormbench.explain import render
 from ormbench.pathologies import PATHOLOGIES, PROFILE, get_pathology
 from ormbench.pathologies.diagnose import diagnose
 from ormbench.pathologies.report import load_benchmark_json, markdown_table

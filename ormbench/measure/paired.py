@@ -132,7 +132,7 @@ def prepare(
     with capture(ctx.engine) as captured:
         target()
     # EXPLAIN (no ANALYZE) of exactly the captured statements, outside every timed region.
-    plans = [shape.as_dict() for shape in plan_shapes(ctx.engine, captured.statements)]
+    plans = [s.as_dict() for s in plan_shapes(ctx.engine, captured.statements) if s is not None]
     calls = call_count(target)
     peak = peak_memory(target)
     start = time.perf_counter()

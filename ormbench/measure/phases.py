@@ -14,9 +14,9 @@ phase                         how it is measured (every clock is ``time.perf_cou
                               key, compiled-cache lookup (or compilation on a miss: the cache
                               status of each statement comes from ``context.cache_hit``),
                               parameter processing, execution context.
-``connection``                pool checkout (connecting, when cold, with SQLAlchemy's first-
-                              connect initialization) and release (ROLLBACK and pool reset:
-                              events ``rollback``/``reset`` to ``checkin``).
+``connection``                pool checkout: connecting, when cold or when the page opens a
+                              new connection (a new server backend), with SQLAlchemy's first-
+                              connect initialization.
 ``server_planning``           ``Planning Time`` and ``Execution Time`` of
 ``server_execution``          ``EXPLAIN (ANALYZE, BUFFERS, TIMING OFF, FORMAT JSON)`` of exactly
                               the captured SQL with its captured parameters, run on its own
@@ -24,10 +24,14 @@ phase                         how it is measured (every clock is ``time.perf_cou
                               never inside a measured one. TIMING OFF: per-node clocks would inflate
                               the figure; one extra EXPLAIN with timing names the hottest node.
 ``wire``                      time inside psycopg cursor calls (execute, fetch*, iteration,
-                              close) minus server time minus JSON decoding: round trips
+                              close) and the connection's release (the ROLLBACK or pool reset
+                              round trip: events ``rollback``/``reset`` to ``checkin``) minus
+                              server time minus JSON decoding: round trips
                               (including psycopg's implicit BEGIN), protocol, libpq, psycopg's
                               row conversion, and the server's output conversion (EXPLAIN
-                              ANALYZE runs no output functions before PostgreSQL 17).
+                              ANALYZE runs no output functions before PostgreSQL 17). When a
+                              parallel plan's EXPLAIN ANALYZE outlasts the cursor calls, the
+                              server execution is capped at the cursor time (a ``note``).
 ``json_decode``               the connection's JSON loader wrapped in ``CountingLoader``.
 ``hydration``                 the rest of the strategy's own time: ORM result setup, identity
                               map, object construction, attribute reads, lazy-load statement
@@ -94,7 +98,15 @@ from sqlalchemy.pool import QueuePool
 from ormbench.db import make_engine
 from ormbench.jsonload import CountingLoader, JsonLoads, get_loader
 from ormbench.measure.capture import Statement, capture
-from ormbench.measure.plans import PlanNode, explain, normalize, seq_scans
+from ormbench.measure.plans import (
+    GATHER_NODES,
+    PlanNode,
+    hottest,
+    normalize,
+    plan_facts,
+    replay,
+    seq_scans,
+)
 from ormbench.pg.server import PgServer
 from ormbench.query.spec import ContentRequest, Page
 from ormbench.strategies import Strategy, StrategyContext, get_strategy
@@ -336,7 +348,8 @@ def _instrument(engine: Engine, clock: _Clock) -> None:
 
     def release_ends(dbapi_connection: Any, record: Any) -> None:
         if clock.release is not None:
-            clock.connection_ns += perf_counter_ns() - clock.release
+            # The ROLLBACK (or reset) at release is a round trip: wire and driver, not pool.
+            clock.cursor_ns += perf_counter_ns() - clock.release
             clock.release = None
 
     event.listen(engine, "checkout", checkout)
@@ -367,25 +380,11 @@ class ServerTime:
         }
 
 
-def _hotspot(document: Mapping[str, Any]) -> str | None:
-    """Label of the node with the largest exclusive time in an EXPLAIN ANALYZE (timing on)."""
-    best: tuple[float, str] | None = None
-
-    def total(node: Mapping[str, Any]) -> float:
-        return float(node.get("Actual Total Time", 0.0)) * float(node.get("Actual Loops", 1))
-
-    def visit(node: Mapping[str, Any]) -> None:
-        nonlocal best
-        children = node.get("Plans", ())
-        own = total(node) - sum(total(c) for c in children)
-        label = normalize({"Plan": {**node, "Plans": []}}).label
-        if best is None or own > best[0]:
-            best = (own, label)
-        for child in children:
-            visit(child)
-
-    visit(document["Plan"])
-    return best[1] if best else None
+def _hotspot(document: Mapping[str, Any] | None) -> str | None:
+    """Label of the node with the largest exclusive time in an EXPLAIN ANALYZE (timing on);
+    nodes below a Gather count per process (``plans.plan_facts``)."""
+    node = hottest(plan_facts(document)) if document else None
+    return node.label if node else None
 
 
 @dataclass
@@ -400,15 +399,19 @@ class _ServerRuns:
     def empty(cls, n: int) -> _ServerRuns:
         return cls([[] for _ in range(n)], [[] for _ in range(n)], [0] * n, [0] * n, [None] * n)
 
-    def run(self, conn: Any, statements: Sequence[Statement], *, hotspot: bool = False) -> None:
-        for i, statement in enumerate(statements):
-            doc = explain(conn, statement, SERVER_OPTIONS)
+    def run(self, conn: Any, statements: Sequence[Statement]) -> None:
+        # Replayed in order, under the session state the page ran with; a statement that is
+        # not a query (SET, DDL, ...) has no plan and costs its round trip in wire and driver.
+        for i, replayed in enumerate(replay(conn, statements, SERVER_OPTIONS)):
+            doc = replayed.document
+            if doc is None:
+                self.planning[i].append(0)
+                self.execution[i].append(0)
+                continue
             self.planning[i].append(round(doc["Planning Time"] * 1e6))
             self.execution[i].append(round(doc["Execution Time"] * 1e6))
             self.hit[i] = doc["Plan"].get("Shared Hit Blocks", 0)
             self.read[i] = doc["Plan"].get("Shared Read Blocks", 0)
-            if hotspot:
-                self.hotspots[i] = _hotspot(explain(conn, statement, HOTSPOT_OPTIONS))
 
     def result(self) -> tuple[ServerTime, ...]:
         return tuple(
@@ -440,6 +443,8 @@ class PhaseTable:
     flags: tuple[str, ...] = ()
     tolerance: float = TOLERANCE
     warnings: tuple[str, ...] = ()
+    # Adjustments made to the figures, and why (not doubts: those are warnings).
+    notes: tuple[str, ...] = ()
 
     @property
     def deviation(self) -> float:
@@ -458,9 +463,10 @@ class PhaseTable:
     def verdict(self) -> str:
         """The dominant layer in one line, e.g. ``82% server: Seq Scan on content_items_auto``.
 
-        Server planning and execution count as one layer; the server's detail is a flagged
-        sequential scan on a content partition, else planning when it outweighs execution,
-        else the hottest node of the costliest statement.
+        Server planning and execution count as one layer; the server's detail is planning
+        when it outweighs execution, else the hottest node of the costliest statement (and a
+        flagged sequential scan on a content partition, if another node is hotter), else the
+        flagged scan.
         """
         layers: dict[str, int] = {
             name: ns
@@ -482,12 +488,16 @@ class PhaseTable:
         return f"{pct} {PHASE_LABELS[name]}"
 
     def _server_detail(self) -> str:
-        if self.flags:
-            return self.flags[0]
+        # The measured hot spot first: a flagged scan is named too, never instead of it.
         if self.phases["server_planning"] > self.phases["server_execution"]:
             return "planning"
         costliest = max(self.server, key=lambda s: s.planning_ns + s.execution_ns, default=None)
-        return (costliest.hotspot if costliest and costliest.hotspot else "execution") or ""
+        hot = costliest.hotspot if costliest else None
+        if hot and self.flags and hot not in self.flags:
+            return f"{hot} (hottest node); {self.flags[0]}"
+        if hot:
+            return hot
+        return self.flags[0] if self.flags else "execution"
 
     def as_dict(self) -> dict[str, Any]:
         """JSON form (the ``phase_table`` of docs/explain-json.md)."""
@@ -506,6 +516,7 @@ class PhaseTable:
             "deviation": self.deviation,
             "tolerance": self.tolerance,
             "warnings": list(self.warnings),
+            "notes": list(self.notes),
             "verdict": self.verdict(),
         }
 
@@ -591,6 +602,7 @@ def measure_phases(
     engine_kwargs: Mapping[str, Any] | None = None,
     tolerance: float = TOLERANCE,
     warn: bool = True,
+    new_backend: bool = False,
 ) -> PhaseTable:
     """Attribute one execution of ``strategy`` on ``req`` to phases (module docstring).
 
@@ -598,6 +610,10 @@ def measure_phases(
     (on an execution of their own) when not given. ``engine_kwargs`` go to ``create_engine``
     for both the plain and the instrumented engines. With ``warn``, a table whose phases do
     not add up within ``tolerance`` (a fraction of the total) prints a warning to stderr.
+    With ``new_backend`` (the strategy opens a new connection on every execution, as its
+    capture showed) the server time of warm executions too comes from a new connection, whose
+    backend starts with cold catalog caches as the strategy's does; otherwise that cost would
+    land in wire and driver.
     """
     fn = get_strategy(strategy) if isinstance(strategy, str) else strategy
     name = strategy if isinstance(strategy, str) else fn.__name__
@@ -629,6 +645,15 @@ def measure_phases(
         totals: list[int] = []
         samples: list[_Sample] = []
 
+        def explain_on_new_connection() -> None:
+            # A new connection: a new backend, with cold catalog caches, as the strategy's.
+            fresh_explainer = plain_engine()
+            try:
+                with fresh_explainer.connect() as conn:
+                    server_runs.run(conn, statements)
+            finally:
+                fresh_explainer.dispose()
+
         def warm_repeat(i: int) -> None:
             assert inst is not None
             # Alternate which goes first, so neither always follows the other.
@@ -638,7 +663,9 @@ def measure_phases(
             else:
                 totals.append(_plain_total(fn, plain_ctx, req))
                 samples.append(inst.sample(fn, req))
-            if server_every or i == 0:
+            if (server_every or i == 0) and new_backend:
+                explain_on_new_connection()
+            elif server_every or i == 0:
                 # On a connection of its own: plain and instrumented backends stay symmetric.
                 with explainer.connect() as conn:
                     server_runs.run(conn, statements)
@@ -655,13 +682,7 @@ def measure_phases(
             finally:
                 cold_inst.engine.dispose()
             if server_every or i == 0:
-                # A new connection: a new backend, with cold catalog caches, as the strategy's.
-                fresh_explainer = plain_engine()
-                try:
-                    with fresh_explainer.connect() as conn:
-                        server_runs.run(conn, statements)
-                finally:
-                    fresh_explainer.dispose()
+                explain_on_new_connection()
 
         if not cold:
             inst = _Instrumented(server, schema, loads, kwargs)
@@ -669,8 +690,7 @@ def measure_phases(
                 fn(inst.ctx, req)
             # Connect the explainer and warm its caches: the first repeat sizes the run.
             with explainer.connect() as conn:
-                for statement in statements:
-                    explain(conn, statement, SERVER_OPTIONS)
+                replay(conn, statements, SERVER_OPTIONS)
         mode = "cold" if cold else "warm"
         repeat = cold_repeat if cold else warm_repeat
         start = perf_counter_ns()
@@ -691,9 +711,9 @@ def measure_phases(
                 for _ in range(n):
                     repeat(len(samples))
         with plain.connect() as conn:
-            for i, statement in enumerate(statements):
-                server_runs.hotspots[i] = _hotspot(explain(conn, statement, HOTSPOT_OPTIONS))
-        shapes = [_shape_of(plain, s) for s in statements]
+            documents = [r.document for r in replay(conn, statements, HOTSPOT_OPTIONS)]
+        server_runs.hotspots = [_hotspot(d) for d in documents]
+        shapes = [normalize(d) for d in documents if d is not None]
     finally:
         if inst is not None:
             inst.engine.dispose()
@@ -715,11 +735,6 @@ def _repeats_for(once_ns: int, cold: bool) -> int:
         else (WARM_REPEATS, MAX_WARM_REPEATS, WARM_BUDGET_S)
     )
     return max(low, min(high, int(budget * 1e9 / max(once_ns, 1))))
-
-
-def _shape_of(engine: Engine, statement: Statement) -> PlanNode:
-    with engine.connect() as conn:
-        return normalize(explain(conn, statement))
 
 
 def _table(
@@ -753,6 +768,19 @@ def _table(
     }
     total = round(statistics.fmean(_middle(totals, key=lambda t: t)))
     phases["remainder"] = total - sum(phases.values())
+    notes: list[str] = []
+    parallel = any(n.node_type in GATHER_NODES for shape in shapes for n in shape.walk())
+    if phases["wire"] < 0 and parallel:
+        # A parallel plan's EXPLAIN ANALYZE runs (worker start-up, instrumentation in every
+        # worker) can outlast the page's own execution: the server cannot have taken longer
+        # than the cursor waited, so its time is capped there; the sum is unchanged.
+        excess = -phases["wire"]
+        phases["server_execution"] -= excess
+        phases["wire"] = 0
+        notes.append(
+            f"parallel plan: its EXPLAIN ANALYZE took {_ms(excess)} longer than the page's "
+            "cursor calls; server execution capped at the cursor time"
+        )
     flags = tuple(flag for shape in shapes for flag in seq_scans(shape))
     table = PhaseTable(
         mode=mode,
@@ -766,6 +794,7 @@ def _table(
         orm=any(s.orm for s in samples),
         flags=flags,
         tolerance=tolerance,
+        notes=tuple(notes),
     )
     return dataclasses.replace(table, warnings=tuple(_warnings(table)))
 

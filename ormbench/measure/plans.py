@@ -21,6 +21,17 @@ statement: a named statement whose ``generic_plans`` or ``custom_plans`` counter
 plan that ran. A statement that moved no counter ran unnamed, planned at bind time: a custom
 plan unless ``plan_cache_mode`` forces the generic one (or it has no parameters, when the two
 are the same plan).
+
+What ran, replayed (``replay``): a page's statements run in order on one connection, inside a
+transaction that is rolled back, so that each query is explained under the session state it
+ran with. Session-state statements (SET, SET LOCAL, ``set_config``) are executed, never
+explained; transaction control is kept as boundaries (at each one the replay rolls back to a
+savepoint, which ends SET LOCAL, and re-applies the session-level settings); anything else
+(DDL, ...) runs inside a savepoint, and a failure is recorded, never raised. The facts of a
+plan (``plan_facts``) come from ``EXPLAIN (ANALYZE, BUFFERS)`` of that replay: per node the
+estimated and actual rows and loops, sort method and space, temp blocks, hash batches, and an
+exclusive time that reads parallel plans right (a worker's node runs beside the others, so
+its time is per process, not per loop).
 """
 
 from __future__ import annotations
@@ -49,6 +60,17 @@ SHAPE_OPTIONS = "COSTS OFF, FORMAT JSON"
 EXPLAIN_CURSOR = "ormbench_explain"
 # First server version with pg_prepared_statements.generic_plans/custom_plans (PG 14).
 PLAN_COUNTERS_SINCE = 140000
+# EXPLAIN options of the replay whose plans explain shows and compares: what ran, per node.
+FACTS_OPTIONS = "ANALYZE, BUFFERS, FORMAT JSON"
+# Savepoints of a replay: one per captured transaction, one around each risky statement.
+REPLAY_SAVEPOINT = "ormbench_replay"
+GUARD_SAVEPOINT = "ormbench_guard"
+# Settings read after each explained statement of a facts replay (the mechanisms cite them).
+FACT_SETTINGS: tuple[str, ...] = ("work_mem",)
+# Nodes whose children run in parallel workers (and the leader).
+GATHER_NODES = frozenset({"Gather", "Gather Merge"})
+# Nodes whose input (their first child's rows) the mechanisms compare with what they return.
+_INPUT_NODES = frozenset({"Sort", "Incremental Sort", "Limit"})
 
 # How EXPLAIN's text format spells a join of a non-inner type, e.g. "Nested Loop Semi Join".
 _JOIN_NAMES: dict[str, str] = {
@@ -185,10 +207,12 @@ def plan_shape(conn: Any, statement: Statement) -> PlanNode:
     return normalize(explain(conn, statement))
 
 
-def plan_shapes(engine: Engine, statements: Sequence[Statement]) -> list[PlanNode]:
-    """Shapes of every statement, on one pooled connection, rolled back afterwards."""
+def plan_shapes(engine: Engine, statements: Sequence[Statement]) -> list[PlanNode | None]:
+    """Shapes of the statements, replayed in order (``replay``) on one pooled connection:
+    None for a statement that is not a query or could not be explained."""
     with engine.connect() as conn:
-        return [plan_shape(conn, s) for s in statements]
+        replayed = replay(conn, statements)
+    return [normalize(r.document) if r.document else None for r in replayed]
 
 
 def seq_scans(shape: PlanNode) -> list[str]:
@@ -271,6 +295,233 @@ def diff_shapes(a: PlanNode, b: PlanNode) -> list[str]:
 
 
 @dataclass(frozen=True)
+class Replayed:
+    """One statement of a replay: its EXPLAIN document when it is a query, the settings in
+    force after it (a facts replay), or why it could not run."""
+
+    document: dict[str, Any] | None = None
+    settings: Mapping[str, str] | None = None
+    error: str | None = None
+
+
+def _run(cursor: psycopg.Cursor, sql: str, params: Any = None) -> None:
+    cursor.execute(sql, params, prepare=False)
+
+
+def _guarded(cursor: psycopg.Cursor, run: Callable[[], Any]) -> tuple[Any, str | None]:
+    """``run()`` inside a savepoint: a failure is rolled back and returned, never raised."""
+    _run(cursor, f"SAVEPOINT {GUARD_SAVEPOINT}")
+    try:
+        value = run()
+    except psycopg.Error as exc:
+        _run(cursor, f"ROLLBACK TO SAVEPOINT {GUARD_SAVEPOINT}")
+        _run(cursor, f"RELEASE SAVEPOINT {GUARD_SAVEPOINT}")
+        return None, f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
+    _run(cursor, f"RELEASE SAVEPOINT {GUARD_SAVEPOINT}")
+    return value, None
+
+
+def replay(
+    conn: Any,
+    statements: Sequence[Statement],
+    options: str = SHAPE_OPTIONS,
+    *,
+    settings: Sequence[str] = (),
+) -> list[Replayed]:
+    """Replay ``statements`` in order on ``conn`` (module docstring), explaining the queries
+    with ``options`` and reading ``settings`` after each; everything is rolled back."""
+    raw = dbapi_connection(conn)
+    out: list[Replayed] = []
+    session_state: list[Statement] = []
+    with raw.transaction(force_rollback=True), psycopg.Cursor(raw) as cursor:
+        cursor.adapters.register_loader("json", TextLoader)
+        _run(cursor, f"SAVEPOINT {REPLAY_SAVEPOINT}")
+        transaction = statements[0].transaction if statements else 0
+        for statement in statements:
+            if statement.transaction != transaction:
+                # The page committed or rolled back here: SET LOCAL ends, SET stays.
+                transaction = statement.transaction
+                _run(cursor, f"ROLLBACK TO SAVEPOINT {REPLAY_SAVEPOINT}")
+                for state in session_state:
+                    _guarded(cursor, lambda s=state: _run(cursor, s.sql, s.params))
+            kind = statement.kind
+            if kind == "query":
+                document, error = _guarded(
+                    cursor, lambda s=statement: _explain_on(cursor, s, options)
+                )
+            elif kind == "transaction":
+                document, error = None, None
+            else:
+                document = None
+                _, error = _guarded(cursor, lambda s=statement: _run(cursor, s.sql, s.params))
+                if kind == "state" and error is None and not statement.local:
+                    session_state.append(statement)
+            values = None
+            if settings and kind == "query":
+                values = {}
+                for name in settings:
+                    _run(cursor, "SELECT current_setting(%s)", (name,))
+                    values[name] = cursor.fetchone()[0]
+            out.append(Replayed(document, values, error))
+    return out
+
+
+def _explain_on(cursor: psycopg.Cursor, statement: Statement, options: str) -> dict[str, Any]:
+    _run(cursor, explain_sql(statement, options), statement.params)
+    row = cursor.fetchone()
+    document = json.loads(row[0])
+    return document[0] if isinstance(document, list) else document
+
+
+def query_statements(statements: Sequence[Statement]) -> list[int]:
+    """Indexes of the statements EXPLAIN takes (the ones that have a plan)."""
+    return [i for i, s in enumerate(statements) if s.kind == "query"]
+
+
+@dataclass(frozen=True)
+class NodeFacts:
+    """What one node of a plan did, from ``EXPLAIN (ANALYZE, BUFFERS)``.
+
+    Rows are totals over the node's loops (``rows`` x ``loops``, estimated and actual);
+    ``exclusive_ms`` is the node's own wall time, its children's taken off, with the nodes
+    below a Gather counted per process, not per loop.
+    """
+
+    label: str
+    node_type: str
+    depth: int
+    estimated_rows: float
+    actual_rows: float
+    loops: float
+    exclusive_ms: float
+    sort_method: str | None = None
+    sort_space_kb: int | None = None
+    sort_space_type: str | None = None
+    temp_read: int = 0
+    temp_written: int = 0
+    hash_batches: int | None = None
+    original_hash_batches: int | None = None
+    input_rows: float | None = None  # a Sort's or a Limit's child's actual rows
+    workers: int | None = None
+    # Below a Limit (or a Nested Loop's early stop) a node may stop before its estimate.
+    below_limit: bool = False
+    # Rows the node read and threw away by its filter (Filter, Join Filter, index recheck).
+    removed_rows: float = 0.0
+
+    @property
+    def misestimate(self) -> float:
+        """max(estimated, actual) / min(...), rows over all loops; 1.0 when they agree.
+
+        Below a Limit, fewer rows than estimated is the Limit stopping the node early (the
+        estimate is for a full run), not a misestimate: only more rows count there.
+        """
+        if self.below_limit and self.actual_rows <= self.estimated_rows:
+            return 1.0
+        low, high = sorted((self.estimated_rows, self.actual_rows))
+        return high / max(low, 1.0)
+
+    @property
+    def spilled(self) -> bool:
+        return (
+            self.sort_space_type == "Disk"
+            or (self.sort_method or "").startswith("external")
+            or (self.hash_batches or 1) > 1
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "depth": self.depth,
+            "estimated_rows": self.estimated_rows,
+            "actual_rows": self.actual_rows,
+            "loops": self.loops,
+            "misestimate": round(self.misestimate, 2),
+            "exclusive_ms": round(self.exclusive_ms, 3),
+            "sort_method": self.sort_method,
+            "sort_space_kb": self.sort_space_kb,
+            "sort_space_type": self.sort_space_type,
+            "temp_read_blocks": self.temp_read,
+            "temp_written_blocks": self.temp_written,
+            "hash_batches": self.hash_batches,
+            "input_rows": self.input_rows,
+            "workers": self.workers,
+            "removed_rows": self.removed_rows,
+        }
+
+
+def _wall_ms(node: Mapping[str, Any], processes: int) -> float:
+    # Actual Total Time is per loop; below a Gather the loops run side by side in processes.
+    loops = float(node.get("Actual Loops", 1) or 0)
+    return float(node.get("Actual Total Time", 0.0)) * loops / max(processes, 1)
+
+
+def plan_facts(document: Mapping[str, Any]) -> list[NodeFacts]:
+    """Every node of an ``EXPLAIN (ANALYZE, ...)`` document, depth first (``walk`` order)."""
+    out: list[NodeFacts] = []
+
+    def visit(node: Mapping[str, Any], depth: int, processes: int, below: bool) -> None:
+        children = node.get("Plans", ())
+        inner = processes
+        if node["Node Type"] in GATHER_NODES:
+            launched = node.get("Workers Launched", node.get("Workers Planned", 0)) or 0
+            # The leader runs the plan too unless parallel_leader_participation is off: its
+            # loop is counted in the children's loops either way.
+            child_loops = max((float(c.get("Actual Loops", 1) or 1) for c in children), default=1)
+            inner = max(1, min(int(launched) + 1, round(child_loops)))
+        wall = _wall_ms(node, processes)
+        own = wall - sum(_wall_ms(c, inner) for c in children)
+        loops = float(node.get("Actual Loops", 1) or 0)
+        first_child = children[0] if children else None
+        input_rows = (
+            float(first_child.get("Actual Rows", 0)) * float(first_child.get("Actual Loops", 1))
+            if first_child is not None
+            and node["Node Type"] in ("Sort", "Limit", "Incremental Sort")
+            else None
+        )
+        out.append(
+            NodeFacts(
+                label=normalize({"Plan": {**node, "Plans": []}}).label,
+                node_type=node["Node Type"],
+                depth=depth,
+                estimated_rows=float(node.get("Plan Rows", 0)) * max(loops, 1.0),
+                actual_rows=float(node.get("Actual Rows", 0)) * loops,
+                loops=loops,
+                exclusive_ms=max(own, 0.0),
+                sort_method=node.get("Sort Method"),
+                sort_space_kb=node.get("Sort Space Used"),
+                sort_space_type=node.get("Sort Space Type"),
+                temp_read=int(node.get("Temp Read Blocks", 0)),
+                temp_written=int(node.get("Temp Written Blocks", 0)),
+                hash_batches=node.get("Hash Batches", node.get("HashAgg Batches")),
+                original_hash_batches=node.get("Original Hash Batches"),
+                input_rows=input_rows,
+                workers=node.get("Workers Launched"),
+                below_limit=below,
+                removed_rows=loops
+                * sum(
+                    float(node.get(key, 0))
+                    for key in (
+                        "Rows Removed by Filter",
+                        "Rows Removed by Join Filter",
+                        "Rows Removed by Index Recheck",
+                    )
+                ),
+            )
+        )
+        stops = below or node["Node Type"] in ("Limit", "Nested Loop", "Merge Join")
+        for child in children:
+            visit(child, depth + 1, inner, stops)
+
+    visit(document["Plan"], 0, 1, False)
+    return out
+
+
+def hottest(facts: Sequence[NodeFacts]) -> NodeFacts | None:
+    """The node with the largest exclusive time (the first, on a tie)."""
+    return max(facts, key=lambda f: f.exclusive_ms, default=None)
+
+
+@dataclass(frozen=True)
 class PlanMode:
     """Which plan one statement ran with, and the evidence for it."""
 
@@ -312,6 +563,9 @@ def _decide(
     params: Any,
     cache_mode: str,
 ) -> PlanMode:
+    if not params:
+        # Without parameters the generic plan is the custom plan: never a generic-plan trap.
+        return PlanMode("custom", False, "no parameters: the one plan there is")
     if before is None or after is None:
         return PlanMode(
             "unknown", False, "server older than PostgreSQL 14: no pg_prepared_statements counters"
@@ -328,8 +582,6 @@ def _decide(
             return PlanMode(
                 "custom", True, f"prepared statement {name}: custom_plans {was_custom} -> {custom}"
             )
-    if not params:
-        return PlanMode("generic", False, "unnamed statement without parameters: one plan only")
     if cache_mode == "force_generic_plan":
         return PlanMode("generic", False, "unnamed statement, plan_cache_mode=force_generic_plan")
     return PlanMode(
@@ -396,16 +648,23 @@ def probe_plan_modes(engine: Engine, run: Callable[[], Any]) -> list[PlanMode]:
 
 __all__ = [
     "CONTENT_RELATIONS",
+    "FACTS_OPTIONS",
+    "NodeFacts",
     "PlanMode",
     "PlanNode",
+    "Replayed",
     "diff_shapes",
     "explain",
     "explain_sql",
+    "hottest",
     "normalize",
+    "plan_facts",
     "plan_shape",
     "plan_shapes",
     "probe_plan_modes",
     "probing",
+    "query_statements",
     "render_shape",
+    "replay",
     "seq_scans",
 ]

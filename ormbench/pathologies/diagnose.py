@@ -1,9 +1,9 @@
 """``ormbench explain`` on both variants of a pathology, each on its own trap connections.
 
-``analyze_variant`` does what ``ormbench.commands.explain.analyze`` does for a registered
-strategy (capture, plan shapes, generic/custom probe, call count, peak memory, phase table)
-with explain's own functions, on the variant's engine instead of a plain one, so the report,
-``compare`` and ``render`` are explain's. Every engine (the phase table's plain and
+``analyze_variant`` does what ``ormbench.explain.analyze`` does for a registered
+strategy (``explain.analysis.observe``, then the phase table) on the variant's engine
+instead of a plain one, so the report, its mechanisms, ``compare`` and ``render`` are
+explain's. Every engine (the phase table's plain and
 instrumented ones included) is opened with the variant's ``engine_kwargs``: its settings,
 autocommit, search_path and priming.
 
@@ -17,13 +17,13 @@ the generic plan, ``EXPLAIN EXECUTE`` it. The report carries that shape, and the
 line adds the replayed server time next to explain's verdict.
 
 TODO(explain owner): ``explain.analyze`` could take ``engine_kwargs`` (passed on to
-``measure_phases``, which already accepts them) and a strategy callable; ``plans.explain``
-could replay statements the probe found generic as ``explain_generic`` does (on PostgreSQL
-16+ ``EXPLAIN (GENERIC_PLAN)`` shows the shape without a PREPARE), and ``measure_phases`` take
-their server time from it. ``plans._decide`` also says "generic" for an unnamed statement
-under ``plan_cache_mode=force_generic_plan``, which PostgreSQL plans as a custom plan. With
-those, this module would be a call to ``analyze``, and ``ormbench explain`` itself could
-diagnose pathologies 1 and 9.
+``measure_phases``, which already accepts them); ``plans.replay`` could replay statements the
+probe found generic as ``explain_generic`` does (on PostgreSQL 16+ ``EXPLAIN (GENERIC_PLAN)``
+shows the shape without a PREPARE), and ``measure_phases`` take their server time from it.
+``plans._decide`` also says "generic" for an unnamed statement under
+``plan_cache_mode=force_generic_plan``, which PostgreSQL plans as a custom plan. With those,
+this module would be a call to ``analyze``, and ``ormbench explain`` itself could diagnose
+pathologies 1 and 9.
 """
 
 from __future__ import annotations
@@ -39,26 +39,24 @@ import psycopg
 from psycopg.types.string import TextLoader
 from sqlalchemy import Engine
 
-from ormbench.commands.explain import Comparison, StrategyReport, compare
-from ormbench.measure.capture import Statement, capture
-from ormbench.measure.counters import call_count, peak_memory
+from ormbench.explain import Comparison, StrategyReport, compare
+from ormbench.explain.analysis import observe, strategy_owner
+from ormbench.measure.capture import Statement
 from ormbench.measure.phases import WARM_REPEATS, measure_phases
 from ormbench.measure.plans import (
     SHAPE_OPTIONS,
+    NodeFacts,
     PlanMode,
     PlanNode,
     dbapi_connection,
     normalize,
-    plan_shapes,
-    probe_plan_modes,
+    plan_facts,
 )
 from ormbench.pathologies.base import VARIANTS, Pathology
 from ormbench.pathologies.connection import open_variant
 from ormbench.pg.server import PgServer
 from ormbench.query.spec import ContentRequest
 
-# Untimed executions before the capture, as explain does (the first one compiles).
-WARMUP = 2
 # Seconds of executions one phase table aims for; slow variants get fewer repeats.
 PHASE_BUDGET_S = 10.0
 # Fewest repeats of a phase table: its interquartile mean needs a middle to keep.
@@ -120,6 +118,8 @@ class GenericReplay:
     shape: PlanNode
     planning_ms: float
     execution_ms: float
+    # What each node of the generic plan did (TIMING OFF: no node times).
+    facts: tuple[NodeFacts, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -145,6 +145,7 @@ def replay_generic(
                         normalize(document),
                         document["Planning Time"],
                         document["Execution Time"],
+                        tuple(plan_facts(document)),
                     )
                 )
     return replays
@@ -169,22 +170,17 @@ def analyze_variant(
     ``repeats`` per phase table; by default as many as fit ``PHASE_BUDGET_S`` (3 to 21).
     """
     with open_variant(server, schema, pathology, which, loader=loader) as run:
-        for _ in range(WARMUP):
-            start = time.perf_counter()
-            run.run()
-            once = time.perf_counter() - start
-        with capture(run.engine) as captured:
-            page = run.run()
-        statements = list(captured.statements)
-        modes = probe_plan_modes(run.engine, run.run)
-        calls = call_count(run.run)
-        peak = peak_memory(run.run)
+        start = time.perf_counter()
+        run.run()
+        once = time.perf_counter() - start
+        obs = observe(run.engine, run.run, strategy_owner(run.variant.strategy))
         req, strategy, variant_label = run.req, run.variant.strategy, run.variant.label
-        shapes = plan_shapes(run.engine, statements)
-        replays = replay_generic(run.engine, statements, modes)
+        replays = replay_generic(run.engine, obs.statements, obs.modes)
         kwargs = run.engine_kwargs
     for replay in replays:
-        shapes[replay.index] = replay.shape
+        # The plan shown is the generic one that ran: its shape and its node facts.
+        obs.shapes[replay.index] = replay.shape
+        obs.facts[replay.index] = list(replay.facts)
     if repeats is None:
         repeats = max(MIN_REPEATS, min(WARM_REPEATS, int(PHASE_BUDGET_S / max(once, 1e-6))))
     warm = measure_phases(
@@ -194,21 +190,11 @@ def analyze_variant(
         req,
         loader=loader,
         repeats=repeats,
-        statements=statements,
+        statements=obs.statements,
         engine_kwargs=kwargs,
+        new_backend=obs.captured.connects > 0,
     )
-    report = StrategyReport(
-        report_name(pathology, which),
-        variant_label,
-        page,
-        statements,
-        shapes,
-        modes,
-        calls,
-        peak,
-        warm,
-        None,
-    )
+    report = StrategyReport(report_name(pathology, which), variant_label, obs, warm, None)
     return VariantReport(report, replays, req)
 
 

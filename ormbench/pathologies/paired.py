@@ -136,7 +136,9 @@ def prepare_pair(pathology: Pathology, runs: dict[str, VariantRun]) -> Pair:
         with capture(engine) as captured:
             runs[which].run()
         captures[which] = captured
-        plans[which] = [s.as_dict() for s in plan_shapes(engine, captured.statements)]
+        plans[which] = [
+            s.as_dict() for s in plan_shapes(engine, captured.statements) if s is not None
+        ]
         calls[which] = call_count(runs[which].run)
         start = time.perf_counter()
         runs[which].run()
