@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +13,13 @@ from typing import Any
 import pytest
 
 from ormbench.commands.gate import CALIBRATE_PYTEST
-from ormbench.errors import EXIT_REGRESSION, EXIT_UNUSABLE, ConfigError, UnusableInputError
+from ormbench.errors import (
+    EXIT_INCONCLUSIVE,
+    EXIT_REGRESSION,
+    EXIT_UNUSABLE,
+    ConfigError,
+    UnusableInputError,
+)
 from ormbench.gate import compare, load_run, load_side, render
 from ormbench.gate.calibrate import (
     Comparison,
@@ -25,7 +32,7 @@ from ormbench.gate.config import GateConfig, load_config, parse_config
 from ormbench.gate.report import as_json
 from ormbench.gate.runs import merge
 from ormbench.gate.stats import scaled, shift
-from ormbench.gate.tiers import Outcome, Tier, budgets_only, dataset_names
+from ormbench.gate.tiers import Decision, Outcome, Tier, budgets_only, dataset_names
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -78,8 +85,8 @@ def bench(
         "rows_fetched": rows_fetched,
         "calls": calls,
         "ratio": {"median": ratio, "ci_low": ratio * 0.98, "ci_high": ratio * 1.02, "n": n},
-        "ratio_samples": [ratio * (1 + rng.gauss(0, spread)) for _ in range(n)],
-        "floor_samples": [0.002 * (1 + rng.gauss(0, spread)) for _ in range(n)],
+        "ratio_samples": [ratio * math.exp(rng.gauss(0, spread)) for _ in range(n)],
+        "floor_samples": [0.002 * math.exp(rng.gauss(0, spread)) for _ in range(n)],
         "sql": ["SELECT 1"],
         "dataset": "abc123def456",
     }
@@ -310,7 +317,7 @@ def test_statement_count_fails_exact_tier_first(tmp_path: Path) -> None:
 
 def test_fewer_statements_is_an_improvement(tmp_path: Path) -> None:
     """Fixing an N+1 passes the gate, reported as an improvement on the exact tier."""
-    result = gate(run_doc(bench(statements=11)), run_doc(bench(statements=1)), tmp_path)
+    result = gate(run_doc(bench(statements=11)), run_doc(bench(statements=1, seed=1)), tmp_path)
     assert result.passed
     assert result.verdicts[0].outcome is Outcome.IMPROVEMENT
     assert result.verdicts[0].tier is Tier.EXACT
@@ -320,7 +327,7 @@ def test_plan_change_fails_with_a_diff(tmp_path: Path) -> None:
     """Another plan shape fails on the exact tier; the report carries the plan diff."""
     seq = copy.deepcopy(PLAN)
     seq["children"][0].update(node_type="Seq Scan", index=None, direction=None)
-    result = gate(run_doc(bench(plans=[PLAN])), run_doc(bench(plans=[seq])), tmp_path)
+    result = gate(run_doc(bench(plans=[PLAN])), run_doc(bench(plans=[seq], seed=1)), tmp_path)
     (verdict,) = result.failures
     assert verdict.tier is Tier.EXACT
     assert verdict.findings[0].what == "plan shape"
@@ -357,16 +364,51 @@ def test_large_but_noisy_shift_is_too_noisy_to_judge(tmp_path: Path) -> None:
     base = run_doc(bench(n=12, spread=0.5))
     head = run_doc(bench(n=12, spread=0.5, seed=3, ratio=1.65))
     result = gate(base, head, tmp_path)
-    assert result.passed
+    assert result.decision is Decision.INCONCLUSIVE
     assert result.verdicts[0].outcome is Outcome.NO_VERDICT
     assert "too noisy to judge" in render(result)
+
+
+def test_undecided_benchmarks_make_the_gate_inconclusive(tmp_path: Path) -> None:
+    """One noisy benchmark beside two decided ones: INCONCLUSIVE, never PASS; the headline
+    counts every verdict and the report names the undecided one with what it could resolve."""
+    names = ["canonical-p10-core_text", "canonical-p10-dbapi_fetchall"]
+    base = run_doc(bench(n=12, spread=0.5), *(bench(n, seed=i) for i, n in enumerate(names)))
+    head = run_doc(
+        bench(n=12, spread=0.5, seed=3, ratio=1.65),
+        *(bench(n, seed=10 + i) for i, n in enumerate(names)),
+    )
+    result = gate(base, head, tmp_path)
+    assert result.decision is Decision.INCONCLUSIVE and not result.passed
+    assert result.counts() == {
+        "judged": 2,
+        "unchanged": 2,
+        "improved": 0,
+        "regressed": 0,
+        "undecided": 1,
+    }
+    (undecided,) = result.undecided
+    assert undecided.name == "canonical-p10-orm_scalars"
+    assert undecided.resolvable is not None and undecided.resolvable > 0.05
+    text = render(result)
+    assert text.startswith(
+        "## ormbench gate: INCONCLUSIVE (2 of 3 judged: 2 unchanged, 0 improved, 0 regressed; "
+        "1 undecided)"
+    )
+    assert (
+        f"- `canonical-p10-orm_scalars`: smallest resolvable change ±{undecided.resolvable:.1%}"
+        " (12/12 rounds)"
+    ) in text
+    doc = as_json(result)
+    assert doc["decision"] == "INCONCLUSIVE" and list(doc["undecided"]) == [undecided.name]
 
 
 def test_too_few_rounds_give_no_timing_verdict(tmp_path: Path) -> None:
     """Fewer rounds than min_samples: the timing tier says so instead of guessing."""
     result = gate(run_doc(bench(n=5)), run_doc(bench(n=5, ratio=3.0, seed=1)), tmp_path)
-    assert result.passed
+    assert result.decision is Decision.INCONCLUSIVE
     assert result.verdicts[0].outcome is Outcome.NO_VERDICT
+    assert result.verdicts[0].resolvable is None
 
 
 def test_missing_benchmark_fails_loudly(tmp_path: Path) -> None:
@@ -438,12 +480,14 @@ def test_budget_fails_only_where_configured(tmp_path: Path) -> None:
 
 
 def test_budget_for_another_dataset_does_not_apply(write: Callable[..., Path]) -> None:
-    """A budget set for `production` is not checked on a `ci` run."""
+    """A budget set for `production` is not checked on a `ci` run: nothing checked is
+    inconclusive, not a pass."""
     config = parse_config(
         {"budget": [{"match": "*", "dataset": "production", "median_ms": 0.001}]}, "test"
     )
     run = load_run(write("r.json", run_doc(bench())))
-    assert budgets_only(run, config).passed
+    result = budgets_only(run, config)
+    assert result.verdicts == [] and result.decision is Decision.INCONCLUSIVE
 
 
 def test_dataset_names_resolve_profiles() -> None:
@@ -575,23 +619,28 @@ def test_calibrate_rejects_an_unknown_plant(run_cli: Callable[..., Any], tmp_pat
 def test_cli_exit_codes_and_summary(
     run_cli: Callable[..., Any], write: Callable[..., Path], tmp_path: Path
 ) -> None:
-    """exit 0 on pass, 1 on regression, 4 on unusable input; report in the step summary."""
+    """exit 0 on pass, 1 on regression, 4 on unusable input, 5 when undecided; report in the
+    step summary."""
     from tests.conftest import subprocess_env
 
     summary = tmp_path / "summary.md"
     env = subprocess_env(GITHUB_STEP_SUMMARY=str(summary))
     base = write("base.json", run_doc(bench()))
     same = write("same.json", run_doc(bench(seed=1)))
-    worse = write("worse.json", run_doc(bench(statements=11)))
+    worse = write("worse.json", run_doc(bench(statements=11, seed=2)))
     ok = run_cli("gate", str(base), str(same), env=env)
     assert ok.returncode == 0, ok.stderr
     assert "ormbench gate: PASS" in ok.stdout
+    noisy = write("noisy.json", run_doc(bench(n=12, spread=0.5, seed=3)))
+    undecided = run_cli("gate", str(base), str(noisy), env=env)
+    assert undecided.returncode == EXIT_INCONCLUSIVE, undecided.stderr
+    assert "ormbench gate: INCONCLUSIVE" in undecided.stdout
     bad = run_cli("gate", str(base), str(worse), "--json", str(tmp_path / "v.json"), env=env)
     assert bad.returncode == EXIT_REGRESSION
     assert json.loads((tmp_path / "v.json").read_text())["failing"] == {
         "exact": ["canonical-p10-orm_scalars"]
     }
-    assert summary.read_text().count("## ormbench gate") == 2
+    assert summary.read_text().count("## ormbench gate") == 3
     broken = write("broken.json", '{"benchmarks": [')
     unusable = run_cli("gate", str(base), str(broken), env=env)
     assert unusable.returncode == EXIT_UNUSABLE

@@ -1,9 +1,11 @@
 """``ormbench gate``, ``ormbench history`` and ``ormbench calibrate``: the perf gate's commands.
 
 ``gate BASE HEAD`` compares two sides (a results file, or a directory of runs each) in tiers
-and exits 1 on a regression, 4 on unusable input. ``history`` shows trends over saved runs,
-flags steps, draws charts and keeps the history store. ``calibrate`` measures the gate's
-false-alarm rate and the smallest regression it detects from A/A runs. docs/gate.md.
+and exits 0 when every benchmark was decided and none regressed, 1 on a regression, 4 on
+unusable input, 5 when nothing regressed but some benchmark stayed undecided. ``history``
+shows trends over saved runs, flags steps, draws charts and keeps the history store.
+``calibrate`` measures the gate's false-alarm rate and the smallest regression it detects
+from A/A runs. docs/gate.md.
 """
 
 from __future__ import annotations
@@ -21,11 +23,11 @@ from typing import Any
 
 from ormbench.cli import command
 from ormbench.config import SETTINGS, Settings
-from ormbench.errors import EXIT_REGRESSION, ConfigError
+from ormbench.errors import EXIT_INCONCLUSIVE, EXIT_REGRESSION, ConfigError
 from ormbench.gate.config import load_config
 from ormbench.gate.report import as_json, render
 from ormbench.gate.runs import load_side
-from ormbench.gate.tiers import budgets_only, compare
+from ormbench.gate.tiers import Decision, GateResult, budgets_only, compare
 
 # Where GitHub Actions collects a job's markdown summary.
 SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
@@ -66,7 +68,11 @@ def _gate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the verdicts as JSON")
 
 
-@command("gate", "compare base and head runs in tiers; exit 1 on a regression", _gate_arguments)
+@command(
+    "gate",
+    "compare base and head runs in tiers; exit 1 on a regression, 5 when undecided",
+    _gate_arguments,
+)
 def cmd_gate(args: argparse.Namespace, settings: Settings) -> int:
     config = load_config(args.config)
     if args.head is None:
@@ -75,7 +81,20 @@ def cmd_gate(args: argparse.Namespace, settings: Settings) -> int:
         base, head = load_side([args.base]), load_side([args.head])
         result = compare(base, head, config, allow_env_change=args.allow_env_change)
     publish(render(result), args.json, as_json(result))
-    return 0 if result.passed else EXIT_REGRESSION
+    return exit_code(result)
+
+
+# Exit code of each decision (README, docs/gate.md): a regression and an undecided gate differ.
+EXIT_CODES = {
+    Decision.PASS: 0,
+    Decision.FAIL: EXIT_REGRESSION,
+    Decision.INCONCLUSIVE: EXIT_INCONCLUSIVE,
+}
+
+
+def exit_code(result: GateResult) -> int:
+    """0 pass, 1 regression (or any failure), 5 inconclusive; 4 is raised before a result."""
+    return EXIT_CODES[result.decision]
 
 
 def forwarded_settings(args: argparse.Namespace) -> list[str]:

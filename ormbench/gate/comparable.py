@@ -94,6 +94,30 @@ def differences(base: Run, head: Run) -> list[tuple[str, str, str]]:
     return out
 
 
+def check_distinct(base: Run, head: Run) -> None:
+    """Refuse base and head that are one run: the same file, or the same samples throughout.
+
+    Two measurements never repeat every per-round sample; a comparison of a run with itself
+    would read "unchanged" everywhere and vouch for nothing."""
+    for a in base.paths:
+        for b in head.paths:
+            if a.exists() and b.exists() and a.resolve() == b.resolve():
+                raise UnusableInputError(
+                    f"{a}: given as both base and head; compare the base run with the head run"
+                )
+    common = [n for n in base.benchmarks if n in head.benchmarks]
+    if common and all(
+        base.benchmarks[n].ratio_samples == head.benchmarks[n].ratio_samples
+        and base.benchmarks[n].floor_samples == head.benchmarks[n].floor_samples
+        for n in common
+    ):
+        where = f"{', '.join(map(str, base.paths))} and {', '.join(map(str, head.paths))}"
+        raise UnusableInputError(
+            f"{where} hold the same run (every sample identical in all {len(common)} "
+            "benchmarks); compare the base run with the head run"
+        )
+
+
 def check_comparable(
     base: Run, head: Run, *, allow_env_change: bool, what: str = "base and head"
 ) -> list[tuple[str, str, str]]:
@@ -122,6 +146,7 @@ __all__ = [
     "COMPARABLE_COMMAND",
     "ENV_VERSIONS",
     "check_comparable",
+    "check_distinct",
     "differences",
     "environment",
     "ormbench_versions",

@@ -1,6 +1,8 @@
 """The gate's markdown report: a verdict line, then what changed, by tier, in one table.
 
-Layout: the verdict (PASS/FAIL and counts), the two sides and their environment, missing and
+Layout: the verdict (PASS, FAIL or INCONCLUSIVE, and counts: judged, unchanged, improved,
+regressed, undecided), each undecided benchmark with the smallest change its rounds could
+resolve, the two sides and their environment, missing and
 new benchmarks (loud), one table of every finding (exact, calls, timing, budget) with base,
 head, change, p-value and the limit that applied, the plan diffs, the shared-cost note, and a
 collapsed table of every benchmark's timing (ratios and absolute medians). The same text goes
@@ -13,7 +15,7 @@ import math
 from typing import Any
 
 from ormbench.gate.comparable import environment
-from ormbench.gate.tiers import FLOOR, Finding, GateResult, Outcome, Tier, Verdict
+from ormbench.gate.tiers import FLOOR, Decision, Finding, GateResult, Outcome, Tier, Verdict
 
 # Order of tiers in the findings table: the order the gate checks them.
 TIER_ORDER = (Tier.PRESENCE, Tier.EXACT, Tier.CALLS, Tier.TIMING, Tier.BUDGET)
@@ -25,6 +27,7 @@ def render(result: GateResult) -> str:
     """The whole report as markdown."""
     lines: list[str] = [_headline(result), ""]
     lines += _sides(result)
+    lines += _undecided(result)
     lines += _presence(result)
     lines += _findings_table(result)
     lines += _plan_diffs(result)
@@ -35,22 +38,59 @@ def render(result: GateResult) -> str:
 
 
 def _headline(result: GateResult) -> str:
+    decision = result.decision
     if result.budgets_only:
-        over = len(result.failures)
-        verdict = "PASS" if result.passed else f"FAIL - {over} benchmark(s) over budget"
+        if decision is Decision.FAIL:
+            verdict = f"FAIL - {len(result.failures)} benchmark(s) over budget"
+        elif decision is Decision.INCONCLUSIVE:
+            verdict = "INCONCLUSIVE - no budget applies to this run"
+        else:
+            verdict = "PASS"
         return f"## ormbench budgets: {verdict} ({len(result.verdicts)} budget(s) checked)"
-    counts: dict[str, int] = {}
-    for v in result.failures:
-        for f in v.findings:
-            if f.fails:
-                counts[f"{f.outcome} ({f.tier})"] = counts.get(f"{f.outcome} ({f.tier})", 0) + 1
-    gated = sum(1 for v in result.verdicts if v.base is not None and v.head is not None)
-    if result.passed:
-        improved = sum(1 for v in result.verdicts if v.outcome is Outcome.IMPROVEMENT)
-        tail = f", {improved} improved" if improved else ""
-        return f"## ormbench gate: PASS ({gated} benchmarks compared{tail})"
-    parts = ", ".join(f"{n} {what}" for what, n in sorted(counts.items()))
-    return f"## ormbench gate: FAIL - {len(result.failures)} benchmark(s): {parts}"
+    c = result.counts()
+    gated = c["judged"] + c["undecided"]
+    tally = (
+        f"{c['judged']} of {gated} judged: {c['unchanged']} unchanged, {c['improved']} "
+        f"improved, {c['regressed']} regressed; {c['undecided']} undecided"
+    )
+    if decision is Decision.FAIL:
+        counts: dict[str, int] = {}
+        for v in result.failures:
+            for f in v.findings:
+                if f.fails:
+                    key = f"{f.outcome} ({f.tier})"
+                    counts[key] = counts.get(key, 0) + 1
+        parts = ", ".join(f"{n} {what}" for what, n in sorted(counts.items()))
+        return f"## ormbench gate: FAIL - {len(result.failures)} benchmark(s): {parts} ({tally})"
+    if decision is Decision.INCONCLUSIVE and not gated:
+        return "## ormbench gate: INCONCLUSIVE - no benchmark present on both sides"
+    return f"## ormbench gate: {decision} ({tally})"
+
+
+def _undecided(result: GateResult) -> list[str]:
+    undecided = result.undecided
+    if not undecided:
+        return []
+    lines = [
+        f"### {len(undecided)} benchmark(s) undecided: not judged is not the same as unchanged",
+        "",
+        "Each needs more rounds (or a quieter machine); the change its rounds could have told "
+        "from noise:",
+        "",
+    ]
+    for v in undecided:
+        rounds = (
+            f"{len(v.base.ratio_samples)}/{len(v.head.ratio_samples)} rounds"
+            if (v.base is not None and v.head is not None)
+            else ""
+        )
+        smallest = (
+            f"smallest resolvable change ±{v.resolvable:.1%}"
+            if v.resolvable is not None
+            else "smallest resolvable change unknown"
+        )
+        lines.append(f"- `{v.name}`: {smallest} ({rounds}); {v.undecided or 'no tier decided'}")
+    return [*lines, ""]
 
 
 def _sides(result: GateResult) -> list[str]:
@@ -273,7 +313,12 @@ def as_json(result: GateResult) -> dict[str, Any]:
         }
 
     return {
+        "decision": str(result.decision),
         "passed": result.passed,
+        "counts": result.counts(),
+        "undecided": {
+            v.name: {"reason": v.undecided, "resolvable": v.resolvable} for v in result.undecided
+        },
         "failing": names_by_tier(result),
         "env_changes": [list(d) for d in result.env_changes],
         "verdicts": [
@@ -286,6 +331,8 @@ def as_json(result: GateResult) -> dict[str, Any]:
                 "findings": [finding(f) for f in v.findings],
                 "plan_diff": v.plan_diff,
                 "notes": v.notes,
+                "undecided": v.undecided,
+                "resolvable": v.resolvable,
             }
             for v in result.verdicts
         ],

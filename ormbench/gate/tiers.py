@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from ormbench.gate.comparable import check_comparable, ormbench_versions
+from ormbench.gate.comparable import check_comparable, check_distinct, ormbench_versions
 from ormbench.gate.config import GateConfig, Thresholds
 from ormbench.gate.runs import Bench, Run
 from ormbench.gate.stats import Shift, one_sided_p, shift
@@ -92,10 +92,27 @@ class Verdict:
     head: Bench | None = None
     plan_diff: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Why no tier could decide (outcome NO_VERDICT), and the smallest relative change of the
+    # median ratio its rounds could have told from noise (None: not estimable, e.g. too few).
+    undecided: str = ""
+    resolvable: float | None = None
 
     @property
     def fails(self) -> bool:
         return any(f.fails for f in self.findings)
+
+    @property
+    def compared(self) -> bool:
+        """Present on both sides, so gated (missing and new benchmarks are not)."""
+        return self.base is not None and self.head is not None
+
+
+class Decision(StrEnum):
+    """The gate's overall answer."""
+
+    PASS = "PASS"  # every gated benchmark decided at some tier, none regressed
+    FAIL = "FAIL"  # something failed: a regression, a missing benchmark, a budget
+    INCONCLUSIVE = "INCONCLUSIVE"  # nothing failed, but not every benchmark was decided
 
 
 @dataclass(frozen=True)
@@ -123,8 +140,35 @@ class GateResult:
         return [v for v in self.verdicts if v.fails]
 
     @property
+    def undecided(self) -> list[Verdict]:
+        """Gated benchmarks that no tier could decide."""
+        return [v for v in self.verdicts if v.compared and v.outcome is Outcome.NO_VERDICT]
+
+    @property
+    def decision(self) -> Decision:
+        """FAIL on any failure; PASS only when every gated benchmark was decided."""
+        if self.failures:
+            return Decision.FAIL
+        if self.budgets_only:
+            return Decision.PASS if self.verdicts else Decision.INCONCLUSIVE
+        if self.undecided or not any(v.compared for v in self.verdicts):
+            return Decision.INCONCLUSIVE
+        return Decision.PASS
+
+    @property
     def passed(self) -> bool:
-        return not self.failures
+        return self.decision is Decision.PASS
+
+    def counts(self) -> dict[str, int]:
+        """Gated benchmarks by verdict: judged (= unchanged + improved + regressed), undecided."""
+        compared = [v for v in self.verdicts if v.compared]
+        out = {
+            "unchanged": sum(v.outcome is Outcome.UNCHANGED for v in compared),
+            "improved": sum(v.outcome is Outcome.IMPROVEMENT for v in compared),
+            "regressed": sum(v.outcome is Outcome.REGRESSION for v in compared),
+            "undecided": sum(v.outcome is Outcome.NO_VERDICT for v in compared),
+        }
+        return {"judged": out["unchanged"] + out["improved"] + out["regressed"], **out}
 
     @property
     def ormbench_versions(self) -> tuple[str, str]:
@@ -134,8 +178,9 @@ class GateResult:
 def compare(
     base: Run, head: Run, config: GateConfig, *, allow_env_change: bool = False
 ) -> GateResult:
-    """Compare two sides; refuse (UnusableInputError) when they are not comparable."""
+    """Compare two sides; refuse (UnusableInputError) when they are one run or not comparable."""
     env_changes = check_comparable(base, head, allow_env_change=allow_env_change)
+    check_distinct(base, head)
     verdicts: list[Verdict] = []
     for name, b in base.benchmarks.items():
         h = head.benchmarks.get(name)
@@ -321,9 +366,8 @@ def _timing(base: Bench, head: Bench, limits: Thresholds, verdict: Verdict) -> l
     limit = f">{limits.threshold:.0%}, p<{limits.alpha:g}"
     if min(len(base.ratio_samples), len(head.ratio_samples)) < limits.min_samples:
         n = min(len(base.ratio_samples), len(head.ratio_samples))
-        verdict.notes.append(
-            f"timing not judged: {n} paired rounds, fewer than min_samples={limits.min_samples}"
-        )
+        verdict.undecided = f"{n} paired rounds, fewer than min_samples={limits.min_samples}"
+        verdict.notes.append(f"timing not judged: {verdict.undecided}")
         return [Finding(Tier.TIMING, "ratio", None, None, Outcome.NO_VERDICT, limit=limit)]
     s = verdict.timing
     assert s is not None  # computed in judge() whenever both sides have two rounds
@@ -337,6 +381,11 @@ def _timing(base: Bench, head: Bench, limits: Thresholds, verdict: Verdict) -> l
             return []
         # Quiet, but only because the rounds are too noisy to see a change of the threshold's
         # size: say so rather than let "unchanged" vouch for it.
+        verdict.resolvable = blur
+        verdict.undecided = (
+            f"too noisy: its rounds resolve changes beyond ±{blur:.1%} only (threshold "
+            f"{limits.threshold:.0%}; median {s.change:+.1%})"
+        )
         verdict.notes.append(
             f"timing too noisy to judge: changes within ±{blur:.0%} cannot be told from noise "
             f"(threshold {limits.threshold:.0%}); rerun on a quieter machine"
@@ -469,6 +518,7 @@ def floor_shifts(base: Run, head: Run, config: GateConfig) -> list[FloorShift]:
 
 __all__ = [
     "FLOOR",
+    "Decision",
     "Finding",
     "FloorShift",
     "GateResult",
