@@ -216,7 +216,7 @@ def calibrate(
                 result.changes.setdefault(verdict.name, []).append(verdict.timing.change)
             if verdict.outcome is Outcome.NO_VERDICT:
                 result.too_noisy[verdict.name] += 1
-            limits = config.for_bench(verdict.name, verdict.group)
+            limits = config.at_look(verdict.name, verdict.group, 1)
             base, head = list(verdict.base.ratio_samples), list(verdict.head.ratio_samples)
             pairs.append((verdict.name, limits, base, head))
     hit = judged = 0

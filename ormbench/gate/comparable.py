@@ -34,9 +34,6 @@ ENV_VERSIONS = (
 # machine_info keys of pytest-benchmark that identify the machine (ratios survive a faster
 # machine of the same kind better than absolute times, but not a different CPU vendor).
 MACHINE_KEYS = ("system", "machine", "python_implementation")
-# Keys that older runs do not record: compared only when both sides have them, so the pull
-# request that starts recording one can still be gated against its base.
-RECORDED_SINCE = frozenset({"settle_ms"})
 # What to run so that base and head are comparable (shown in the refusal).
 COMPARABLE_COMMAND = (
     "run base and head in one job on one machine, with the same venv dependencies and the "
@@ -73,12 +70,8 @@ def environment(run: Run) -> dict[str, str]:
     datasets = sorted({b.dataset for b in run.benchmarks.values() if b.dataset})
     if datasets:
         env["dataset fingerprint"] = ",".join(datasets)
-    # A harness setting that moves every ratio (settled executions run colder).
-    settles = sorted(
-        {str(b.extra["settle_ms"]) for b in run.benchmarks.values() if "settle_ms" in b.extra}
-    )
-    if settles:
-        env["settle_ms"] = ",".join(settles)
+    # settle_ms and the rest of the measurement protocol are not environment: a protocol
+    # change is judged by ormbench.gate.protocol (no timing verdict), not refused.
     return env
 
 
@@ -87,8 +80,6 @@ def differences(base: Run, head: Run) -> list[tuple[str, str, str]]:
     a, b = environment(base), environment(head)
     out = []
     for key in sorted(set(a) | set(b)):
-        if key in RECORDED_SINCE and not (key in a and key in b):
-            continue  # a run saved before ormbench recorded it
         if a.get(key) != b.get(key):
             out.append((key, a.get(key, "(not recorded)"), b.get(key, "(not recorded)")))
     return out

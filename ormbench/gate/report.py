@@ -85,11 +85,11 @@ def _undecided(result: GateResult) -> list[str]:
             else ""
         )
         smallest = (
-            f"smallest resolvable change ±{v.resolvable:.1%}"
+            f"smallest resolvable change ±{v.resolvable:.1%} ({rounds}); "
             if v.resolvable is not None
-            else "smallest resolvable change unknown"
+            else f"{rounds}; "
         )
-        lines.append(f"- `{v.name}`: {smallest} ({rounds}); {v.undecided or 'no tier decided'}")
+        lines.append(f"- `{v.name}`: {smallest}{v.undecided or 'no tier decided'}")
     return [*lines, ""]
 
 
@@ -117,6 +117,18 @@ def _sides(result: GateResult) -> list[str]:
         f"{result.config.defaults.calls_tolerance:.0%}",
         "",
     ]
+    if result.protocols is not None:
+        base_p, head_p = result.protocols
+        lines += [f"measured: base {base_p.describe()} · head {head_p.describe()}", ""]
+    if result.protocol_diff:
+        lines += [
+            "**Measured under different protocols** ("
+            + "; ".join(result.protocol_diff)
+            + "): how rounds were timed changed, so ratios moved on unchanged code too; the "
+            "timing tier gives no verdict (never improved or regressed across protocols). "
+            "Measure both sides with one ormbench and the same `ormbench gate-args`.",
+            "",
+        ]
     if result.env_changes:
         lines.append("**Environment changed (allowed by --allow-env-change):**")
         lines += [f"- {k}: {a} → {b}" for k, a, b in result.env_changes]

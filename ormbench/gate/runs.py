@@ -296,9 +296,17 @@ def merge(runs: Sequence[Run]) -> Run:
     if len(runs) == 1:
         return runs[0]
     from ormbench.gate.comparable import check_comparable
+    from ormbench.gate.protocol import differences, of_run
 
     for other in runs[1:]:
         check_comparable(runs[0], other, allow_env_change=False, what="runs of one side")
+        diff = differences(of_run(runs[0]), of_run(other))
+        if diff:
+            raise UnusableInputError(
+                f"{runs[0].paths[0]} and {other.paths[0]}, runs of one side, were measured under "
+                f"different protocols ({'; '.join(diff)}); make every run of a side with the same "
+                "ormbench and options (`ormbench gate-args`)"
+            )
     names = list(dict.fromkeys(n for r in runs for n in r.benchmarks))
     merged: dict[str, Bench] = {}
     for name in names:

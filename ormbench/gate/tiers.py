@@ -32,6 +32,7 @@ from typing import Any
 
 from ormbench.gate.comparable import check_comparable, check_distinct, ormbench_versions
 from ormbench.gate.config import GateConfig, Thresholds
+from ormbench.gate.protocol import Protocol, differences, of_run
 from ormbench.gate.runs import Bench, Run
 from ormbench.gate.stats import Shift, one_sided_p, shift
 from ormbench.measure.stats import median_ci
@@ -96,6 +97,8 @@ class Verdict:
     # median ratio its rounds could have told from noise (None: not estimable, e.g. too few).
     undecided: str = ""
     resolvable: float | None = None
+    # Why base and head were not measured alike (the timing tier then gives no verdict).
+    protocol_diff: list[str] = field(default_factory=list)
 
     @property
     def fails(self) -> bool:
@@ -134,6 +137,8 @@ class GateResult:
     env_changes: list[tuple[str, str, str]]
     floors: list[FloorShift] = field(default_factory=list)
     budgets_only: bool = False
+    protocols: tuple[Protocol, Protocol] | None = None
+    protocol_diff: list[str] = field(default_factory=list)
 
     @property
     def failures(self) -> list[Verdict]:
@@ -181,6 +186,8 @@ def compare(
     """Compare two sides; refuse (UnusableInputError) when they are one run or not comparable."""
     env_changes = check_comparable(base, head, allow_env_change=allow_env_change)
     check_distinct(base, head)
+    protocols = of_run(base), of_run(head)
+    protocol_diff = differences(*protocols)
     verdicts: list[Verdict] = []
     for name, b in base.benchmarks.items():
         h = head.benchmarks.get(name)
@@ -196,7 +203,10 @@ def compare(
             missing = Verdict(name, b.group, Tier.PRESENCE, Outcome.MISSING, [finding], base=b)
             verdicts.append(missing)
             continue
-        verdicts.append(judge(b, h, config.for_bench(name, b.group)))
+        # The look: how many runs of each side measured it (further looks measure only the
+        # undecided benchmarks); each look has its share of alpha (docs/gate.md).
+        limits = config.at_look(name, b.group, max(b.runs, h.runs))
+        verdicts.append(judge(b, h, limits, protocol_diff))
     for name, h in head.benchmarks.items():
         if name not in base.benchmarks:
             finding = Finding(Tier.PRESENCE, "benchmark", "absent", "present", Outcome.NEW)
@@ -204,7 +214,11 @@ def compare(
     for verdict in verdicts:
         if verdict.head is not None:
             verdict.findings.extend(check_budgets(verdict.head, verdict.base, config))
-    return GateResult(base, head, config, verdicts, env_changes, floor_shifts(base, head, config))
+    # Across protocols the floor's own time moved with the harness: not a shared cost.
+    floors = [] if protocol_diff else floor_shifts(base, head, config)
+    return GateResult(
+        base, head, config, verdicts, env_changes, floors, False, protocols, protocol_diff
+    )
 
 
 def budgets_only(run: Run, config: GateConfig) -> GateResult:
@@ -222,9 +236,16 @@ def budgets_only(run: Run, config: GateConfig) -> GateResult:
     return GateResult(run, run, config, verdicts, [], budgets_only=True)
 
 
-def judge(base: Bench, head: Bench, limits: Thresholds) -> Verdict:
-    """One benchmark through the tiers; the first tier with a finding gives the verdict."""
+def judge(
+    base: Bench, head: Bench, limits: Thresholds, protocol_diff: Sequence[str] = ()
+) -> Verdict:
+    """One benchmark through the tiers; the first tier with a finding gives the verdict.
+
+    ``protocol_diff``: how base and head were measured differently; the timing tier then
+    gives no verdict (exact and calls tiers do not depend on how rounds are timed).
+    """
     verdict = Verdict(base.name, base.group, None, Outcome.UNCHANGED, base=base, head=head)
+    verdict.protocol_diff = list(protocol_diff)
     verdict.notes.extend(f"base: {n}" for n in base.notes)
     verdict.notes.extend(f"head: {n}" for n in head.notes)
     if len(base.ratio_samples) >= 2 and len(head.ratio_samples) >= 2:
@@ -364,6 +385,25 @@ def _timing(base: Bench, head: Bench, limits: Thresholds, verdict: Verdict) -> l
         # its own time moving is a shared cost, reported as such (floor_shifts), never gated.
         return []
     limit = f">{limits.threshold:.0%}, p<{limits.alpha:g}"
+    if verdict.protocol_diff:
+        # Never "improved" or "regressed" across protocols: the harness moved every ratio.
+        verdict.undecided = (
+            f"measured under different protocols ({'; '.join(verdict.protocol_diff)}): "
+            "ratios are not comparable; measure both sides with one ormbench and "
+            "`ormbench gate-args`"
+        )
+        s = verdict.timing
+        return [
+            Finding(
+                Tier.TIMING,
+                "ratio to dbapi (other protocol)",
+                None if s is None else s.base_median,
+                None if s is None else s.head_median,
+                Outcome.NO_VERDICT,
+                None if s is None else s.change,
+                limit=limit,
+            )
+        ]
     if min(len(base.ratio_samples), len(head.ratio_samples)) < limits.min_samples:
         n = min(len(base.ratio_samples), len(head.ratio_samples))
         verdict.undecided = f"{n} paired rounds, fewer than min_samples={limits.min_samples}"
