@@ -216,7 +216,8 @@ def calibrate(
                 result.changes.setdefault(verdict.name, []).append(verdict.timing.change)
             if verdict.outcome is Outcome.NO_VERDICT:
                 result.too_noisy[verdict.name] += 1
-            limits = config.at_look(verdict.name, verdict.group, 1)
+            look = max(verdict.base.runs, verdict.head.runs)  # as the gate judged it
+            limits = config.at_look(verdict.name, verdict.group, look)
             base, head = list(verdict.base.ratio_samples), list(verdict.head.ratio_samples)
             pairs.append((verdict.name, limits, base, head))
     hit = judged = 0

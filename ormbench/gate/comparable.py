@@ -37,10 +37,9 @@ MACHINE_KEYS = ("system", "machine", "python_implementation")
 # What to run so that base and head are comparable (shown in the refusal).
 COMPARABLE_COMMAND = (
     "run base and head in one job on one machine, with the same venv dependencies and the "
-    'same server (`eval "$(ormbench up)"`), --dataset and --settle-ms: `pytest '
-    "benchmarks/test_strategies.py -m gate --round-budget 1.0 --min-rounds 40 --benchmark-only "
-    "--benchmark-json=base.json` in the base checkout, the same with "
-    "head.json in the head checkout (docs/gate.md)"
+    'same server (`eval "$(ormbench up)"`): `ormbench gate-run BASE_CHECKOUT HEAD_CHECKOUT '
+    "--out results`, or in each checkout `pytest $(ormbench gate-args) "
+    "--benchmark-json=SIDE.json` with the gate policy of ormbench-gate.toml (docs/gate.md)"
 )
 
 
