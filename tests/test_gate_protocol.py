@@ -107,6 +107,23 @@ def test_each_protocol_difference_gives_no_timing_verdict(
     assert result.decision is Decision.INCONCLUSIVE
 
 
+def test_runs_off_the_policy_are_judged_and_flagged(put: Callable[..., Path]) -> None:
+    """Both sides at 0.5 s of rounds, without turns: one protocol, so judged; the report says
+    the options are not the policy's the threshold was calibrated at."""
+    off = {"round_budget": 0.5, "turns": False}
+    base = load_run(put("b.json", recorded(run_doc(bench()), **off)))
+    head = load_run(put("h.json", recorded(run_doc(bench(seed=1)), **off)))
+    result = compare(base, head, GateConfig())
+    assert result.protocol_diff == [] and result.decision is Decision.PASS
+    assert result.off_policy == [
+        "base ran 0.5 s of rounds (policy 1)",
+        "base did not take turns with the other side (perf.yml's runs do)",
+        "head ran 0.5 s of rounds (policy 1)",
+        "head did not take turns with the other side (perf.yml's runs do)",
+    ]
+    assert "**Not run as the gate policy says**" in render(result)
+
+
 def test_exact_tier_still_judges_across_protocols(put: Callable[..., Path]) -> None:
     """An N+1 fails whatever the protocol: statements do not depend on how rounds are timed."""
     base = load_run(put("b.json", run_doc(bench())))

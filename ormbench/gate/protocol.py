@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from ormbench.errors import UnusableInputError
 
 if TYPE_CHECKING:
+    from ormbench.gate.config import RunPolicy
     from ormbench.gate.runs import Run
 
 # The version of runs that recorded no settle_ms: paired rounds back to back.
@@ -136,10 +137,30 @@ def differences(base: Protocol, head: Protocol) -> list[str]:
     return out
 
 
+def departures(side: str, p: Protocol, policy: RunPolicy) -> list[str]:
+    """Where one side's recorded options depart from the gate policy the threshold was
+    calibrated at (verdicts still stand; their false-alarm rate is not the calibrated one)."""
+    out = []
+    if p.round_budget is not None and p.round_budget != policy.round_budget:
+        out.append(f"{side} ran {p.round_budget:g} s of rounds (policy {policy.round_budget:g})")
+    if p.min_rounds is not None and p.min_rounds != policy.min_rounds:
+        out.append(f"{side} ran at least {p.min_rounds} rounds (policy {policy.min_rounds})")
+    if p.turns is False:
+        out.append(f"{side} did not take turns with the other side (perf.yml's runs do)")
+    return out
+
+
 def _version(p: Protocol) -> str:
     if p.version is None:
         return "2 or 3 (not recorded)"
     return f"{p.version}" + (" (inferred)" if p.inferred else "")
 
 
-__all__ = ["PRE_SETTLE_VERSION", "ROUND_OPTIONS", "Protocol", "differences", "of_run"]
+__all__ = [
+    "PRE_SETTLE_VERSION",
+    "ROUND_OPTIONS",
+    "Protocol",
+    "departures",
+    "differences",
+    "of_run",
+]

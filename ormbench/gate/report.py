@@ -129,6 +129,15 @@ def _sides(result: GateResult) -> list[str]:
             "Measure both sides with one ormbench and the same `ormbench gate-args`.",
             "",
         ]
+    if result.off_policy:
+        lines += [
+            "**Not run as the gate policy says** ("
+            + "; ".join(result.off_policy)
+            + f"; [run] of {result.config.source}): the threshold was calibrated at the "
+            "policy's options, so these verdicts' false-alarm rate is not the calibrated one. "
+            "Run each side with `ormbench gate-args`.",
+            "",
+        ]
     if result.env_changes:
         lines.append("**Environment changed (allowed by --allow-env-change):**")
         lines += [f"- {k}: {a} → {b}" for k, a, b in result.env_changes]
@@ -333,6 +342,8 @@ def as_json(result: GateResult) -> dict[str, Any]:
         },
         "failing": names_by_tier(result),
         "env_changes": [list(d) for d in result.env_changes],
+        "protocol_diff": result.protocol_diff,
+        "off_policy": result.off_policy,
         "verdicts": [
             {
                 "name": v.name,

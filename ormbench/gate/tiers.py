@@ -32,7 +32,7 @@ from typing import Any
 
 from ormbench.gate.comparable import check_comparable, check_distinct, ormbench_versions
 from ormbench.gate.config import GateConfig, Thresholds
-from ormbench.gate.protocol import Protocol, differences, of_run
+from ormbench.gate.protocol import Protocol, departures, differences, of_run
 from ormbench.gate.runs import Bench, Run
 from ormbench.gate.stats import Shift, one_sided_p, shift
 from ormbench.measure.stats import median_ci
@@ -139,6 +139,8 @@ class GateResult:
     budgets_only: bool = False
     protocols: tuple[Protocol, Protocol] | None = None
     protocol_diff: list[str] = field(default_factory=list)
+    # Where the sides' options depart from the gate policy ([run] of the config).
+    off_policy: list[str] = field(default_factory=list)
 
     @property
     def failures(self) -> list[Verdict]:
@@ -216,8 +218,22 @@ def compare(
             verdict.findings.extend(check_budgets(verdict.head, verdict.base, config))
     # Across protocols the floor's own time moved with the harness: not a shared cost.
     floors = [] if protocol_diff else floor_shifts(base, head, config)
+    off_policy = [
+        note
+        for side, p in zip(("base", "head"), protocols, strict=True)
+        for note in departures(side, p, config.run)
+    ]
     return GateResult(
-        base, head, config, verdicts, env_changes, floors, False, protocols, protocol_diff
+        base,
+        head,
+        config,
+        verdicts,
+        env_changes,
+        floors,
+        False,
+        protocols,
+        protocol_diff,
+        off_policy,
     )
 
 
