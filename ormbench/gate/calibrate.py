@@ -44,6 +44,8 @@ SWEEP: tuple[float, ...] = (0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.10, 0.12, 0.15
 # Goals of the issue: at most 1% false alarms per benchmark, 95% detection.
 FALSE_ALARM_GOAL = 0.01
 DETECTION_GOAL = 0.95
+# Share of A/A benchmark comparisons that must reach a verdict at some tier (issue goal).
+VERDICT_GOAL = 0.95
 # Planted slowdown whose detection rate is reported (the issue's 10%).
 DEFAULT_INJECT = 0.10
 # What a pair directory records about a plant loaded into its head.
@@ -270,6 +272,8 @@ def render(result: Calibration, config: GateConfig) -> str:
     noisy = sum(result.too_noisy.values())
     when_hit, when_judged = result.detected_when_judged
     lines += [
+        f"- reached a verdict: **{judged - noisy} of {judged}** = {_pct(judged - noisy, judged)}"
+        f"; goal ≥ {VERDICT_GOAL:.0%}",
         f"- timing judged too noisy (no verdict): {noisy} of {judged} = {_pct(noisy, judged)}",
         f"- planted {result.inject:.0%} slowdown detected: **{hit} of {cases}** = "
         f"{_pct(hit, cases)}; goal ≥ {DETECTION_GOAL:.0%}",
