@@ -28,7 +28,7 @@ from ormbench.errors import UnusableInputError
 from ormbench.gate import turns
 from ormbench.gate.config import GateConfig
 from ormbench.gate.runs import load_side
-from ormbench.gate.tiers import Decision, GateResult, compare
+from ormbench.gate.tiers import Decision, GateResult, Verdict, compare
 
 # The turn-taking plugin's module name once copied beside the runs (importable by any side).
 TURNS_MODULE = "ormbench_turns"
@@ -175,7 +175,7 @@ def judge_looks(
     return compare(base, head, config, allow_env_change=allow_env_change)
 
 
-def resolvable_by_rounds(result: GateResult) -> list:
+def resolvable_by_rounds(result: GateResult) -> list[Verdict]:
     """Undecided benchmarks that more rounds can decide: not those across protocols."""
     if result.protocol_diff:
         return []
