@@ -260,7 +260,7 @@ def render(result: Calibration, config: GateConfig) -> str:
         f"## ormbench calibrate: {result.comparisons} A/A comparisons, "
         f"{len(result.benchmarks)} benchmarks",
         "",
-        f"limits: {config.source}; timing >{d.threshold:.0%} and p<{d.alpha:g}, calls "
+        f"limits: {config.source}; timing >{d.threshold:.0%} and {config.describe_alpha()}, calls "
         f"±{d.calls_tolerance:.0%}",
         "",
         f"- false alarms, all tiers: **{alarms} of {judged}** benchmark comparisons = "
@@ -305,7 +305,7 @@ def render(result: Calibration, config: GateConfig) -> str:
         lines.append(f"| `{name}` | {k}/{result.judged[name]} | {spread} | {shown} |")
     lines += [
         "",
-        f"### Threshold sweep (timing tier only, alpha {d.alpha:g})",
+        "### Threshold sweep (timing tier only, each comparison at its look's alpha)",
         "",
         f"| threshold | A/A false alarms | planted {result.inject:.0%} detected |",
         "|---:|---:|---:|",

@@ -187,6 +187,14 @@ class GateConfig:
                 out = replace(out, **override.values)
         return out
 
+    def describe_alpha(self) -> str:
+        """The default alpha and how it is spent across looks, as reports show it."""
+        alpha, looks = self.defaults.alpha, self.adaptive.max_looks
+        if looks == 1:
+            return f"p<{alpha:g}"
+        first = self.adaptive.alpha(alpha, 1)
+        return f"p<{alpha:g} spent over up to {looks} looks (look 1 at {first:.2g})"
+
     def at_look(self, name: str, group: str | None, look: int) -> Thresholds:
         """The thresholds of one benchmark at its ``look``-th run: alpha is that look's share."""
         limits = self.for_bench(name, group)

@@ -113,7 +113,7 @@ def _sides(result: GateResult) -> list[str]:
         + (f" → {head_v} (code under test)" if head_v != base_v else ""),
         "",
         f"limits: {result.config.source}; default timing >{result.config.defaults.threshold:.0%}"
-        f" and p<{result.config.defaults.alpha:g}, calls ±"
+        f" and {result.config.describe_alpha()}, calls ±"
         f"{result.config.defaults.calls_tolerance:.0%}",
         "",
     ]
