@@ -28,7 +28,7 @@ from ormbench.errors import UnusableInputError
 from ormbench.gate import turns
 from ormbench.gate.config import GateConfig
 from ormbench.gate.runs import load_side
-from ormbench.gate.tiers import Decision, GateResult, Verdict, compare
+from ormbench.gate.tiers import GateResult, Verdict, compare
 
 # The turn-taking plugin's module name once copied beside the runs (importable by any side).
 TURNS_MODULE = "ormbench_turns"
@@ -158,7 +158,9 @@ def measure(
         again = tuple(v.name for v in resolvable_by_rounds(result))
         looks.append(Look(number, select, clock() - began, tuple(v.name for v in result.undecided)))
         report(looks[-1])
-        if result.decision is not Decision.INCONCLUSIVE or not again:
+        # A regression already fails the gate, but the benchmarks still undecided are measured
+        # on: the reviewer learns every regression, not only the first look's.
+        if not again:
             break
         if clock() - start > config.adaptive.time_cap_s:
             break
