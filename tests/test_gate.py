@@ -457,7 +457,7 @@ def test_runs_of_one_side_merge(write: Callable[..., Path], tmp_path: Path) -> N
 def test_runs_of_one_side_that_disagree_are_noted(write: Callable[..., Path]) -> None:
     """Statements that differ between runs of one side are flagged as nondeterministic."""
     a = load_run(write("1.json", run_doc(bench())))
-    b = load_run(write("2.json", run_doc(bench(statements=2))))
+    b = load_run(write("2.json", run_doc(bench(statements=2, seed=1))))
     merged = merge([a, b]).benchmarks["canonical-p10-orm_scalars"]
     assert any("statements differs" in n for n in merged.notes)
 

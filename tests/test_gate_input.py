@@ -123,6 +123,19 @@ def test_same_run_in_two_files_exits_4(
     assert "hold the same run" in _one_line(run_cli("history", str(base), str(copy)))
 
 
+def test_the_same_run_twice_in_one_side_exits_4(
+    run_cli: Callable[..., Any], write: Callable[..., Path], tmp_path: Path
+) -> None:
+    """A side's directory holding one run twice would pool its rounds twice: exit 4."""
+    base, head = _runs(write)
+    side = tmp_path / "head"
+    side.mkdir()
+    (side / "1.json").write_text(json.dumps(head))
+    (side / "2.json").write_text(json.dumps(head))
+    err = _one_line(run_cli("gate", str(base), str(side)))
+    assert "runs of one side, hold the same run" in err
+
+
 def _plain_pytest_benchmark(tmp_path: Path) -> Path:
     """A results file really written by pytest-benchmark, without ormbench's plugin."""
     (tmp_path / "test_other.py").write_text(

@@ -95,17 +95,23 @@ def check_distinct(base: Run, head: Run) -> None:
                 raise UnusableInputError(
                     f"{a}: given as both base and head; compare the base run with the head run"
                 )
-    common = [n for n in base.benchmarks if n in head.benchmarks]
-    if common and all(
-        base.benchmarks[n].ratio_samples == head.benchmarks[n].ratio_samples
-        and base.benchmarks[n].floor_samples == head.benchmarks[n].floor_samples
-        for n in common
-    ):
+    if same_samples(base, head):
         where = f"{', '.join(map(str, base.paths))} and {', '.join(map(str, head.paths))}"
         raise UnusableInputError(
-            f"{where} hold the same run (every sample identical in all {len(common)} "
-            "benchmarks); compare the base run with the head run"
+            f"{where} hold the same run (every sample identical in all "
+            f"{len(set(base.benchmarks) & set(head.benchmarks))} common benchmarks); compare "
+            "the base run with the head run"
         )
+
+
+def same_samples(a: Run, b: Run) -> bool:
+    """Every benchmark the two runs share has the same per-round samples: one measurement."""
+    common = [n for n in a.benchmarks if n in b.benchmarks]
+    return bool(common) and all(
+        a.benchmarks[n].ratio_samples == b.benchmarks[n].ratio_samples
+        and a.benchmarks[n].floor_samples == b.benchmarks[n].floor_samples
+        for n in common
+    )
 
 
 def check_comparable(
@@ -140,4 +146,5 @@ __all__ = [
     "differences",
     "environment",
     "ormbench_versions",
+    "same_samples",
 ]

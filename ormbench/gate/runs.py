@@ -295,9 +295,17 @@ def merge(runs: Sequence[Run]) -> Run:
     """Runs of the same code, as one: samples pooled, counters checked for agreement."""
     if len(runs) == 1:
         return runs[0]
-    from ormbench.gate.comparable import check_comparable
+    from ormbench.gate.comparable import check_comparable, same_samples
     from ormbench.gate.protocol import differences, of_run
 
+    for n, run in enumerate(runs):
+        for other in runs[n + 1 :]:
+            if same_samples(run, other):
+                raise UnusableInputError(
+                    f"{run.paths[0]} and {other.paths[0]}, runs of one side, hold the same run "
+                    "(every sample identical); remove one: pooled twice it would count its "
+                    "rounds twice"
+                )
     for other in runs[1:]:
         check_comparable(runs[0], other, allow_env_change=False, what="runs of one side")
         diff = differences(of_run(runs[0]), of_run(other))
