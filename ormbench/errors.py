@@ -11,7 +11,8 @@ EXIT_USAGE = 2  # bad input: an option, a URL, a file
 EXIT_SERVER = 3  # no PostgreSQL could be reached or started
 EXIT_REGRESSION = 1  # the gate found a regression
 EXIT_UNUSABLE = 4  # the gate was given input it cannot compare
-EXIT_BUSY = 5  # the dataset is being measured by another run, and --no-wait was given
+EXIT_INCONCLUSIVE = 5  # the gate judged no regression but could not decide every benchmark
+EXIT_BUSY = 6  # the dataset is being measured by another run, and --no-wait was given
 
 
 class OrmbenchError(Exception):

@@ -18,7 +18,7 @@ import pytest
 from ormbench.config import SETTINGS, Settings, resolve
 from ormbench.errors import OrmbenchError
 from ormbench.pg import PgServer, choose_backend, provision
-from ormbench.runinfo import versions
+from ormbench.runinfo import protocol, versions
 
 
 @dataclass
@@ -127,6 +127,15 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     """Every saved run records what its figures depend on (the gate refuses mismatches)."""
     state = config.stash.get(SESSION_KEY, None)
     info: dict[str, Any] = {"versions": versions()}
+    if state is not None:
+        # The turn-taking plugin (ormbench/gate/turns.py) may be loaded under another name
+        # (perf.yml copies it); its option is what tells that rounds alternated.
+        info["protocol"] = protocol(
+            settle_ms=state.settings.settle_ms,
+            round_budget=state.settings.round_budget,
+            min_rounds=state.settings.min_rounds,
+            turns=config.getoption("turns_dir", None) is not None,
+        )
     if state is not None and state.server is not None:
         server = state.server
         info["server"] = {

@@ -240,7 +240,7 @@ def test_up_with_a_stale_state_file_spares_the_process_it_names(run_cli, tmp_pat
 
 def test_reseed_waits_for_a_reading_run_or_refuses(pg_server: PgServer, schema_name, run_cli):
     """Case 3: while a run holds its dataset, a reseed with other knobs refuses with --no-wait
-    (exit 5, one line) or waits, saying so, and the data stays the run's until it ends."""
+    (exit 6, one line) or waits, saying so, and the data stays the run's until it ends."""
     prepare_schema(pg_server, schema_name, TIMEOUT)
     engine = make_engine(pg_server, schema_name)
     tiny = get_profile("tiny")
@@ -249,7 +249,7 @@ def test_reseed_waits_for_a_reading_run_or_refuses(pg_server: PgServer, schema_n
     waiting = None
     try:
         refused = run_cli(*args, "--dataset-set=seed=99", "--no-wait")
-        assert refused.returncode == 5
+        assert refused.returncode == 6
         line = _one_line(refused.stderr, pg_server.password)
         assert f"the dataset in schema '{schema_name}' is in use" in line and "--no-wait" in line
         waiting = subprocess.Popen(

@@ -16,7 +16,7 @@ def _seed_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-wait",
         action="store_true",
-        help="refuse (exit 5) instead of waiting when runs are measuring the dataset to replace",
+        help="refuse (exit 6) instead of waiting when runs are measuring the dataset to replace",
     )
 
 

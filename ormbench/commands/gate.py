@@ -1,9 +1,11 @@
 """``ormbench gate``, ``ormbench history`` and ``ormbench calibrate``: the perf gate's commands.
 
 ``gate BASE HEAD`` compares two sides (a results file, or a directory of runs each) in tiers
-and exits 1 on a regression, 4 on unusable input. ``history`` shows trends over saved runs,
-flags steps, draws charts and keeps the history store. ``calibrate`` measures the gate's
-false-alarm rate and the smallest regression it detects from A/A runs. docs/gate.md.
+and exits 0 when every benchmark was decided and none regressed, 1 on a regression, 4 on
+unusable input, 5 when nothing regressed but some benchmark stayed undecided. ``history``
+shows trends over saved runs, flags steps, draws charts and keeps the history store.
+``calibrate`` measures the gate's false-alarm rate and the smallest regression it detects
+from A/A runs. docs/gate.md.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ import argparse
 import json
 import os
 import pkgutil
+import re
 import shlex
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,11 +23,11 @@ from typing import Any
 
 from ormbench.cli import command
 from ormbench.config import SETTINGS, Settings
-from ormbench.errors import EXIT_REGRESSION, ConfigError
-from ormbench.gate.config import load_config
+from ormbench.errors import EXIT_INCONCLUSIVE, EXIT_REGRESSION, ConfigError
+from ormbench.gate.config import GateConfig, load_config
 from ormbench.gate.report import as_json, render
 from ormbench.gate.runs import load_side
-from ormbench.gate.tiers import budgets_only, compare
+from ormbench.gate.tiers import Decision, GateResult, budgets_only, compare
 
 # Where GitHub Actions collects a job's markdown summary.
 SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
@@ -52,21 +54,14 @@ def _gate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "head", type=Path, nargs="?", default=None, help="head side: a file or a directory"
     )
-    parser.add_argument(
-        "--config",
-        type=Path,
-        default=None,
-        help="thresholds and budgets (default: ./ormbench-gate.toml, else built-in defaults)",
-    )
-    parser.add_argument(
-        "--allow-env-change",
-        action="store_true",
-        help="compare even when Python, libraries, server or dataset differ (listed in the report)",
-    )
-    parser.add_argument("--json", type=Path, default=None, help="also write the verdicts as JSON")
+    _gate_arguments_common(parser)
 
 
-@command("gate", "compare base and head runs in tiers; exit 1 on a regression", _gate_arguments)
+@command(
+    "gate",
+    "compare base and head runs in tiers; exit 1 on a regression, 5 when undecided",
+    _gate_arguments,
+)
 def cmd_gate(args: argparse.Namespace, settings: Settings) -> int:
     config = load_config(args.config)
     if args.head is None:
@@ -75,7 +70,20 @@ def cmd_gate(args: argparse.Namespace, settings: Settings) -> int:
         base, head = load_side([args.base]), load_side([args.head])
         result = compare(base, head, config, allow_env_change=args.allow_env_change)
     publish(render(result), args.json, as_json(result))
-    return 0 if result.passed else EXIT_REGRESSION
+    return exit_code(result)
+
+
+# Exit code of each decision (README, docs/gate.md): a regression and an undecided gate differ.
+EXIT_CODES = {
+    Decision.PASS: 0,
+    Decision.FAIL: EXIT_REGRESSION,
+    Decision.INCONCLUSIVE: EXIT_INCONCLUSIVE,
+}
+
+
+def exit_code(result: GateResult) -> int:
+    """0 pass, 1 regression (or any failure), 5 inconclusive; 4 is raised before a result."""
+    return EXIT_CODES[result.decision]
 
 
 def forwarded_settings(args: argparse.Namespace) -> list[str]:
@@ -164,25 +172,10 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
 
 # -- calibrate ----------------------------------------------------------------------------------
 
-# What one side of an A/A pair runs (plus the server and dataset options given to calibrate).
-# Seconds of rounds per benchmark in gate runs (perf.yml passes the same): base and head
-# alternate rounds, so drift cancels between them and the median's noise falls as rounds grow;
-# at 0.5 s a third of the benchmarks could not resolve the 6% threshold (docs/gate.md).
-GATE_ROUND_BUDGET = "1.0"
-# Fewest rounds per benchmark in gate runs: settled rounds of a 100-row page take about 40 ms,
-# and 1.0 s of them (22-27) left 7 of 30 real 10% regressions without a verdict (docs/gate.md).
-GATE_MIN_ROUNDS = "40"
-CALIBRATE_PYTEST = (
-    "benchmarks/test_strategies.py",
-    "-m",
-    "gate",
-    f"--round-budget={GATE_ROUND_BUDGET}",
-    f"--min-rounds={GATE_MIN_ROUNDS}",
-    "--benchmark-only",
-    "-q",
-    "-p",
-    "no:cacheprovider",
-)
+
+def calibrate_pytest(config: GateConfig) -> list[str]:
+    """What one side of an A/A pair runs: the gate policy's pytest options (``[run]``)."""
+    return config.run.pytest_args()
 
 
 def _calibrate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -229,6 +222,12 @@ def _calibrate_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="for --plant: the strategy it slows (default orm_scalars)",
     )
+    parser.add_argument(
+        "--adaptive",
+        action="store_true",
+        help="for --run: measure again what each pair left undecided, as perf.yml does "
+        "([adaptive] of the config)",
+    )
     parser.add_argument("--config", type=Path, default=None, help="gate config (thresholds)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures as JSON")
 
@@ -243,7 +242,7 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     if args.run:
         extra = [*forwarded_settings(args), *shlex.split(args.pytest_args)]
         plant = _plant(args) if args.plant else None
-        run_pairs(args.directory, args.run, extra, plant)
+        run_pairs(args.directory, args.run, extra, config, plant, adaptive=args.adaptive)
     inject = calibrate.DEFAULT_INJECT if args.inject is None else args.inject
     comparisons = calibrate.find_comparisons(args.directory, args.per_side)
     result = calibrate.calibrate(comparisons, config, inject=inject)
@@ -282,55 +281,203 @@ def _plant(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_pairs(
-    directory: Path, pairs: int, extra: Sequence[str], plant: dict[str, Any] | None = None
+    directory: Path,
+    pairs: int,
+    extra: Sequence[str],
+    config: GateConfig,
+    plant: dict[str, Any] | None = None,
+    *,
+    adaptive: bool = False,
 ) -> None:
-    """Make ``pairs`` comparisons: two runs of this checkout, taking turns round by round.
+    """Make ``pairs`` comparisons: two runs of this checkout, taking turns round by round
+    (``ormbench.gate.looks``), and with ``adaptive`` further looks at what stayed undecided.
 
     A/A unless ``plant`` is given: then head loads that planted regression (and the pair
     directory records it in ``plant.json`` for the analysis)."""
+    from ormbench.gate.looks import Side, measure
+
     start = len([d for d in directory.glob("pair-*") if d.is_dir()]) if directory.exists() else 0
+    args = (*calibrate_pytest(config), *extra)
     for n in range(start + 1, start + pairs + 1):
         pair = directory / f"pair-{n:03d}"
         pair.mkdir(parents=True, exist_ok=True)
-        env = None
+        head_args, head_env = args, {}
         if plant is not None:
             from ormbench.gate.calibrate import PLANT_FILE
             from ormbench.gate.plants import COST_ENV, STRATEGY_ENV
 
             (pair / PLANT_FILE).write_text(json.dumps(plant))
-            env = {**os.environ, STRATEGY_ENV: plant["strategy"], COST_ENV: str(plant["cost"])}
-        procs = []
-        for side in ("base", "head"):
-            cmd = [
-                sys.executable,
-                "-m",
-                "pytest",
-                *CALIBRATE_PYTEST,
-                "-p",
-                "ormbench.gate.turns",
-                "--turns-dir",
-                str(pair / "baton"),
-                "--turns-side",
-                side,
-                f"--benchmark-json={pair / f'{side}.json'}",
-                *extra,
-            ]
-            if plant is not None and side == "head":
-                cmd += ["--strategies-from", plant["module"]]
-            log = open(pair / f"{side}.log", "w")  # noqa: SIM115 - closed after wait()
-            procs.append(
-                (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), log)
+            head_args = (*args, "--strategies-from", plant["module"])
+            head_env = {STRATEGY_ENV: plant["strategy"], COST_ENV: str(plant["cost"])}
+        cwd = Path.cwd()
+        sides = [
+            Side("base", cwd, sys.executable, args),
+            Side("head", cwd, sys.executable, head_args, head_env),
+        ]
+        # allow_env_change: calibration judges every pair, a plant included, in calibrate().
+        result, looks = measure(sides, pair, config, allow_env_change=True, adaptive=adaptive)
+        more = f", {len(looks)} looks" if len(looks) > 1 else ""
+        print(
+            f"ormbench: A/A pair {n} written to {pair} ({result.decision}{more})", file=sys.stderr
+        )
+
+
+# -- gate-args and gate-run ---------------------------------------------------------------------
+
+
+def _gate_args_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="the gate policy ([run] of ormbench-gate.toml; default ./ormbench-gate.toml)",
+    )
+    parser.add_argument(
+        "--known-options",
+        type=Path,
+        default=None,
+        metavar="HELP",
+        help="`pytest --help` of another checkout: leave out the options it does not know "
+        "(a base older than them), naming each on stderr",
+    )
+
+
+@command(
+    "gate-args",
+    "the pytest arguments of one gate side, one per line, from the gate policy",
+    _gate_args_arguments,
+)
+def cmd_gate_args(args: argparse.Namespace, settings: Settings) -> int:
+    config = load_config(args.config)
+    out = config.run.pytest_args()
+    if args.known_options is not None:
+        help_text = read_help(args.known_options)
+        out, dropped = known_only(out, help_text)
+        for option in dropped:
+            print(
+                f"ormbench: {option} is not an option of that checkout's pytest: left out "
+                "(its runs record another protocol, so the gate may not judge timing)",
+                file=sys.stderr,
             )
-        try:
-            codes = [proc.wait() for proc, _log in procs]
-        except KeyboardInterrupt:
-            for proc, _log in procs:
-                proc.terminate()  # pytest unwinds and stops what it started
-            raise
-        finally:
-            for _proc, log in procs:
-                log.close()
-        for code, (_proc, log) in zip(codes, procs, strict=True):
-            if code != 0:
-                raise ConfigError(f"A/A run in {pair} failed (pytest exit {code}); see {log.name}")
-        print(f"ormbench: A/A pair {n} written to {pair}", file=sys.stderr)
+    sys.stdout.write("".join(f"{a}\n" for a in out))
+    return 0
+
+
+def read_help(path: Path) -> str:
+    """A ``pytest --help`` text saved to ``path``."""
+    try:
+        return path.read_text(errors="replace")[: 4 * 1024 * 1024]
+    except OSError as exc:
+        raise ConfigError(f"--known-options {path}: cannot be read ({exc.strerror})") from None
+
+
+def known_only(args: Sequence[str], help_text: str) -> tuple[list[str], list[str]]:
+    """``args`` without the long options (and their values) that ``help_text`` does not list."""
+    out: list[str] = []
+    dropped: list[str] = []
+    skip_value = False
+    for n, arg in enumerate(args):
+        if skip_value:
+            skip_value = False
+            continue
+        if arg.startswith("--"):
+            name = arg.split("=", 1)[0]
+            if re.search(rf"(^|[\s,]){re.escape(name)}([\s=,]|$)", help_text, re.M) is None:
+                dropped.append(name)
+                has_value = "=" not in arg and n + 1 < len(args)
+                skip_value = has_value and not args[n + 1].startswith("-")
+                continue
+        out.append(arg)
+    return out, dropped
+
+
+def _gate_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("base_dir", type=Path, help="the base checkout (with its .venv)")
+    parser.add_argument("head_dir", type=Path, help="the head checkout (with its .venv)")
+    parser.add_argument("--out", type=Path, required=True, help="directory of runs and logs")
+    parser.add_argument(
+        "--base-args",
+        type=Path,
+        default=None,
+        help="file of base's pytest arguments, one per line (`ormbench gate-args`); default: "
+        "the policy's",
+    )
+    parser.add_argument("--head-args", type=Path, default=None, help="the same for head")
+    parser.add_argument(
+        "--no-adaptive", action="store_true", help="one look only: no further rounds"
+    )
+    _gate_arguments_common(parser)
+
+
+def _gate_arguments_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="thresholds, policy and budgets (default: ./ormbench-gate.toml, else built-in)",
+    )
+    parser.add_argument(
+        "--allow-env-change",
+        action="store_true",
+        help="compare even when Python, libraries, server or dataset differ (listed in the report)",
+    )
+    parser.add_argument("--json", type=Path, default=None, help="also write the verdicts as JSON")
+
+
+@command(
+    "gate-run",
+    "measure base and head taking turns, again for what stays undecided, then gate",
+    _gate_run_arguments,
+)
+def cmd_gate_run(args: argparse.Namespace, settings: Settings) -> int:
+    from ormbench.gate.looks import Look, Side, measure
+
+    config = load_config(args.config)
+    sides = []
+    for name, directory, file in (
+        ("base", args.base_dir, args.base_args),
+        ("head", args.head_dir, args.head_args),
+    ):
+        python = directory / ".venv" / "bin" / "python"
+        if not python.is_file():
+            raise ConfigError(
+                f"{directory}: no .venv/bin/python; install the checkout with "
+                f"`(cd {directory} && python3 run.py bench --version)`"
+            )
+        side_args = config.run.pytest_args() if file is None else read_args(file)
+        side_args += forwarded_settings(args)
+        sides.append(Side(name, directory.resolve(), str(python.absolute()), tuple(side_args)))
+    lines: list[str] = []
+
+    def said(look: Look) -> None:
+        what = "every benchmark" if look.measured is None else f"{len(look.measured)} undecided"
+        line = (
+            f"look {look.number}: {what}, {look.seconds:.0f} s; "
+            f"{len(look.undecided)} undecided after it"
+        )
+        lines.append(f"- {line}")
+        print(f"ormbench: {line}", file=sys.stderr)
+
+    result, looks = measure(
+        sides,
+        args.out,
+        config,
+        allow_env_change=args.allow_env_change,
+        adaptive=not args.no_adaptive,
+        report=said,
+    )
+    header = "### Looks (base and head taking turns; further looks: undecided benchmarks only)"
+    publish(
+        render(result) + "\n" + "\n".join([header, "", *lines]) + "\n",
+        args.json,
+        {**as_json(result), "looks": [look.__dict__ for look in looks]},
+    )
+    return exit_code(result)
+
+
+def read_args(path: Path) -> list[str]:
+    """Pytest arguments saved one per line (``ormbench gate-args > FILE``)."""
+    try:
+        return [line for line in path.read_text().splitlines() if line.strip()]
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read pytest arguments ({exc.strerror})") from None

@@ -44,6 +44,8 @@ SWEEP: tuple[float, ...] = (0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.10, 0.12, 0.15
 # Goals of the issue: at most 1% false alarms per benchmark, 95% detection.
 FALSE_ALARM_GOAL = 0.01
 DETECTION_GOAL = 0.95
+# Share of A/A benchmark comparisons that must reach a verdict at some tier (issue goal).
+VERDICT_GOAL = 0.95
 # Planted slowdown whose detection rate is reported (the issue's 10%).
 DEFAULT_INJECT = 0.10
 # What a pair directory records about a plant loaded into its head.
@@ -216,7 +218,8 @@ def calibrate(
                 result.changes.setdefault(verdict.name, []).append(verdict.timing.change)
             if verdict.outcome is Outcome.NO_VERDICT:
                 result.too_noisy[verdict.name] += 1
-            limits = config.for_bench(verdict.name, verdict.group)
+            look = max(verdict.base.runs, verdict.head.runs)  # as the gate judged it
+            limits = config.at_look(verdict.name, verdict.group, look)
             base, head = list(verdict.base.ratio_samples), list(verdict.head.ratio_samples)
             pairs.append((verdict.name, limits, base, head))
     hit = judged = 0
@@ -257,7 +260,7 @@ def render(result: Calibration, config: GateConfig) -> str:
         f"## ormbench calibrate: {result.comparisons} A/A comparisons, "
         f"{len(result.benchmarks)} benchmarks",
         "",
-        f"limits: {config.source}; timing >{d.threshold:.0%} and p<{d.alpha:g}, calls "
+        f"limits: {config.source}; timing >{d.threshold:.0%} and {config.describe_alpha()}, calls "
         f"±{d.calls_tolerance:.0%}",
         "",
         f"- false alarms, all tiers: **{alarms} of {judged}** benchmark comparisons = "
@@ -269,6 +272,8 @@ def render(result: Calibration, config: GateConfig) -> str:
     noisy = sum(result.too_noisy.values())
     when_hit, when_judged = result.detected_when_judged
     lines += [
+        f"- reached a verdict: **{judged - noisy} of {judged}** = {_pct(judged - noisy, judged)}"
+        f"; goal ≥ {VERDICT_GOAL:.0%}",
         f"- timing judged too noisy (no verdict): {noisy} of {judged} = {_pct(noisy, judged)}",
         f"- planted {result.inject:.0%} slowdown detected: **{hit} of {cases}** = "
         f"{_pct(hit, cases)}; goal ≥ {DETECTION_GOAL:.0%}",
@@ -300,7 +305,7 @@ def render(result: Calibration, config: GateConfig) -> str:
         lines.append(f"| `{name}` | {k}/{result.judged[name]} | {spread} | {shown} |")
     lines += [
         "",
-        f"### Threshold sweep (timing tier only, alpha {d.alpha:g})",
+        "### Threshold sweep (timing tier only, each comparison at its look's alpha)",
         "",
         f"| threshold | A/A false alarms | planted {result.inject:.0%} detected |",
         "|---:|---:|---:|",

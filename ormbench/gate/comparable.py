@@ -34,16 +34,12 @@ ENV_VERSIONS = (
 # machine_info keys of pytest-benchmark that identify the machine (ratios survive a faster
 # machine of the same kind better than absolute times, but not a different CPU vendor).
 MACHINE_KEYS = ("system", "machine", "python_implementation")
-# Keys that older runs do not record: compared only when both sides have them, so the pull
-# request that starts recording one can still be gated against its base.
-RECORDED_SINCE = frozenset({"settle_ms"})
 # What to run so that base and head are comparable (shown in the refusal).
 COMPARABLE_COMMAND = (
     "run base and head in one job on one machine, with the same venv dependencies and the "
-    'same server (`eval "$(ormbench up)"`), --dataset and --settle-ms: `pytest '
-    "benchmarks/test_strategies.py -m gate --round-budget 1.0 --min-rounds 40 --benchmark-only "
-    "--benchmark-json=base.json` in the base checkout, the same with "
-    "head.json in the head checkout (docs/gate.md)"
+    'same server (`eval "$(ormbench up)"`): `ormbench gate-run BASE_CHECKOUT HEAD_CHECKOUT '
+    "--out results`, or in each checkout `pytest $(ormbench gate-args) "
+    "--benchmark-json=SIDE.json` with the gate policy of ormbench-gate.toml (docs/gate.md)"
 )
 
 
@@ -73,12 +69,8 @@ def environment(run: Run) -> dict[str, str]:
     datasets = sorted({b.dataset for b in run.benchmarks.values() if b.dataset})
     if datasets:
         env["dataset fingerprint"] = ",".join(datasets)
-    # A harness setting that moves every ratio (settled executions run colder).
-    settles = sorted(
-        {str(b.extra["settle_ms"]) for b in run.benchmarks.values() if "settle_ms" in b.extra}
-    )
-    if settles:
-        env["settle_ms"] = ",".join(settles)
+    # settle_ms and the rest of the measurement protocol are not environment: a protocol
+    # change is judged by ormbench.gate.protocol (no timing verdict), not refused.
     return env
 
 
@@ -87,11 +79,39 @@ def differences(base: Run, head: Run) -> list[tuple[str, str, str]]:
     a, b = environment(base), environment(head)
     out = []
     for key in sorted(set(a) | set(b)):
-        if key in RECORDED_SINCE and not (key in a and key in b):
-            continue  # a run saved before ormbench recorded it
         if a.get(key) != b.get(key):
             out.append((key, a.get(key, "(not recorded)"), b.get(key, "(not recorded)")))
     return out
+
+
+def check_distinct(base: Run, head: Run) -> None:
+    """Refuse base and head that are one run: the same file, or the same samples throughout.
+
+    Two measurements never repeat every per-round sample; a comparison of a run with itself
+    would read "unchanged" everywhere and vouch for nothing."""
+    for a in base.paths:
+        for b in head.paths:
+            if a.exists() and b.exists() and a.resolve() == b.resolve():
+                raise UnusableInputError(
+                    f"{a}: given as both base and head; compare the base run with the head run"
+                )
+    if same_samples(base, head):
+        where = f"{', '.join(map(str, base.paths))} and {', '.join(map(str, head.paths))}"
+        raise UnusableInputError(
+            f"{where} hold the same run (every sample identical in all "
+            f"{len(set(base.benchmarks) & set(head.benchmarks))} common benchmarks); compare "
+            "the base run with the head run"
+        )
+
+
+def same_samples(a: Run, b: Run) -> bool:
+    """Every benchmark the two runs share has the same per-round samples: one measurement."""
+    common = [n for n in a.benchmarks if n in b.benchmarks]
+    return bool(common) and all(
+        a.benchmarks[n].ratio_samples == b.benchmarks[n].ratio_samples
+        and a.benchmarks[n].floor_samples == b.benchmarks[n].floor_samples
+        for n in common
+    )
 
 
 def check_comparable(
@@ -122,7 +142,9 @@ __all__ = [
     "COMPARABLE_COMMAND",
     "ENV_VERSIONS",
     "check_comparable",
+    "check_distinct",
     "differences",
     "environment",
     "ormbench_versions",
+    "same_samples",
 ]

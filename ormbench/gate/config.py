@@ -22,6 +22,18 @@ Layout (every key optional; docs/gate.md explains each)::
     [history]
     step_threshold = 0.10    # `ormbench history`: ratio change that makes a step
 
+    [run]                    # what each side runs: `ormbench gate-args` prints it for pytest
+    paths = ["benchmarks/test_strategies.py"]
+    marker = "gate"          # the gate subset (-m)
+    dataset = "ci"
+    round_budget = 1.0       # seconds of rounds per benchmark (calibrated with the threshold)
+    min_rounds = 40
+
+    [adaptive]               # more rounds of undecided benchmarks (docs/gate.md)
+    max_looks = 4            # the first run plus at most 3 more of the undecided ones
+    first_look_alpha = 0.5   # share of alpha spent at the first look; the rest split evenly
+    time_cap_s = 900         # no new look starts after this many seconds of measuring
+
 A key that is not one of these is an error naming the key and the file, so a typo never
 silently leaves a default in force.
 """
@@ -50,6 +62,23 @@ DEFAULT_ALPHA = 0.01
 DEFAULT_CALLS_TOLERANCE = 0.02
 # Fewer paired rounds than this per side: the U test has no power; no timing verdict.
 DEFAULT_MIN_SAMPLES = 10
+# What each side runs, calibrated together with the threshold (docs/gate.md, "Calibration"):
+# base and head alternate rounds, so drift cancels between them and the median's noise falls
+# as rounds grow; at 0.5 s a third of the benchmarks could not resolve a 6% threshold.
+DEFAULT_RUN_PATHS = ("benchmarks/test_strategies.py",)
+DEFAULT_RUN_MARKER = "gate"
+DEFAULT_RUN_DATASET = "ci"
+DEFAULT_ROUND_BUDGET = 1.0
+# Settled rounds of a 100-row page take about 40 ms: 1.0 s of them (22-27) left 7 of 30 real
+# 10% regressions without a verdict, so at least 40.
+DEFAULT_MIN_ROUNDS = 40
+# Looks (runs of the undecided benchmarks) at most, the first included.
+DEFAULT_MAX_LOOKS = 4
+# Share of alpha spent at the first look (the calibrated run); the rest is split evenly over
+# the further looks, so alpha summed over all looks never exceeds the configured alpha.
+DEFAULT_FIRST_LOOK_ALPHA = 0.5
+# Seconds of measuring after which no further look starts (perf.yml's job allows 45 min).
+DEFAULT_TIME_CAP_S = 900.0
 # History: a sustained ratio change beyond this is a step. Larger than the gate's threshold:
 # consecutive pushes run on different runners, not interleaved on one.
 DEFAULT_STEP_THRESHOLD = 0.10
@@ -89,6 +118,55 @@ class Budget:
 
 
 @dataclass(frozen=True)
+class RunPolicy:
+    """What each side of a comparison runs, as pytest options (``ormbench gate-args``)."""
+
+    paths: tuple[str, ...] = DEFAULT_RUN_PATHS
+    marker: str = DEFAULT_RUN_MARKER
+    dataset: str = DEFAULT_RUN_DATASET
+    round_budget: float = DEFAULT_ROUND_BUDGET
+    min_rounds: int = DEFAULT_MIN_ROUNDS
+
+    def pytest_args(self) -> list[str]:
+        """The pytest command line of one side (without output file and turn-taking)."""
+        return [
+            *self.paths,
+            "-m",
+            self.marker,
+            "--dataset",
+            self.dataset,
+            "--round-budget",
+            f"{self.round_budget:g}",
+            "--min-rounds",
+            str(self.min_rounds),
+            "--benchmark-only",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+        ]
+
+
+@dataclass(frozen=True)
+class Adaptive:
+    """Further looks at undecided benchmarks, and how alpha is spent across them."""
+
+    max_looks: int = DEFAULT_MAX_LOOKS
+    first_look_alpha: float = DEFAULT_FIRST_LOOK_ALPHA
+    time_cap_s: float = DEFAULT_TIME_CAP_S
+
+    def alpha(self, alpha: float, look: int) -> float:
+        """The level of look ``look`` (1-based): a share of ``alpha``, the shares summing to
+        at most 1 over ``max_looks`` looks (Bonferroni over the looks)."""
+        if self.max_looks == 1:
+            return alpha
+        if look <= 1:
+            return alpha * self.first_look_alpha
+        if look > self.max_looks:
+            return 0.0  # past the planned looks: no alpha left, no verdict
+        return alpha * (1 - self.first_look_alpha) / (self.max_looks - 1)
+
+
+@dataclass(frozen=True)
 class GateConfig:
     """The whole configuration: defaults, overrides in order, budgets."""
 
@@ -98,6 +176,8 @@ class GateConfig:
     fail_on_missing: bool = True
     step_threshold: float = DEFAULT_STEP_THRESHOLD
     source: str = "built-in defaults"
+    run: RunPolicy = field(default_factory=RunPolicy)
+    adaptive: Adaptive = field(default_factory=Adaptive)
 
     def for_bench(self, name: str, group: str | None) -> Thresholds:
         """The thresholds of one benchmark: defaults, then every matching override in order."""
@@ -106,6 +186,19 @@ class GateConfig:
             if _matches(override.match, name, group):
                 out = replace(out, **override.values)
         return out
+
+    def describe_alpha(self) -> str:
+        """The default alpha and how it is spent across looks, as reports show it."""
+        alpha, looks = self.defaults.alpha, self.adaptive.max_looks
+        if looks == 1:
+            return f"p<{alpha:g}"
+        first = self.adaptive.alpha(alpha, 1)
+        return f"p<{alpha:g} spent over up to {looks} looks (look 1 at {first:.2g})"
+
+    def at_look(self, name: str, group: str | None, look: int) -> Thresholds:
+        """The thresholds of one benchmark at its ``look``-th run: alpha is that look's share."""
+        limits = self.for_bench(name, group)
+        return replace(limits, alpha=self.adaptive.alpha(limits.alpha, look))
 
 
 def _matches(patterns: Sequence[str], name: str, group: str | None) -> bool:
@@ -138,12 +231,14 @@ def load_config(path: Path | None = None, cwd: Path | None = None) -> GateConfig
 
 def parse_config(doc: Mapping[str, Any], source: str) -> GateConfig:
     """Validate a parsed config document; every bad key or value names itself and the file."""
-    unknown = set(doc) - {"defaults", "override", "budget", "history"}
+    unknown = set(doc) - {"defaults", "override", "budget", "history", "run", "adaptive"}
     if unknown:
         raise ConfigError(
             f"{source}: unknown section(s) {', '.join(sorted(unknown))}; "
-            "expected [defaults], [[override]], [[budget]], [history]"
+            "expected [defaults], [[override]], [[budget]], [history], [run], [adaptive]"
         )
+    run = _run_policy(dict(doc.get("run") or {}), f"{source} [run]")
+    adaptive = _adaptive(dict(doc.get("adaptive") or {}), f"{source} [adaptive]")
     raw_history = dict(doc.get("history") or {})
     _check_keys(raw_history, {"step_threshold"}, f"{source} [history]")
     step = _thresholds(
@@ -177,7 +272,60 @@ def parse_config(doc: Mapping[str, Any], source: str) -> GateConfig:
         if not isinstance(fail, bool):
             raise ConfigError(f"{where}: fail must be true or false")
         budgets.append(Budget(_patterns(raw.get("match"), where), float(median), dataset, fail))
-    return GateConfig(defaults, tuple(overrides), tuple(budgets), fail_on_missing, step, source)
+    return GateConfig(
+        defaults, tuple(overrides), tuple(budgets), fail_on_missing, step, source, run, adaptive
+    )
+
+
+def _run_policy(raw: dict[str, Any], where: str) -> RunPolicy:
+    _check_keys(raw, {f.name for f in fields(RunPolicy)}, where)
+    out = RunPolicy()
+    if "paths" in raw:
+        paths = raw["paths"]
+        if (
+            not isinstance(paths, list)
+            or not paths
+            or not all(isinstance(p, str) and p for p in paths)
+        ):
+            raise ConfigError(f"{where}: paths must be a list of test files or directories")
+        out = replace(out, paths=tuple(paths))
+    for key in ("marker", "dataset"):
+        if key in raw:
+            if not isinstance(raw[key], str) or not raw[key]:
+                raise ConfigError(f"{where}: {key} must be a non-empty string")
+            out = replace(out, **{key: raw[key]})
+    if "round_budget" in raw:
+        out = replace(out, round_budget=_positive(raw["round_budget"], f"{where} round_budget"))
+    if "min_rounds" in raw:
+        out = replace(out, min_rounds=_whole(raw["min_rounds"], 2, f"{where} min_rounds"))
+    return out
+
+
+def _adaptive(raw: dict[str, Any], where: str) -> Adaptive:
+    _check_keys(raw, {f.name for f in fields(Adaptive)}, where)
+    out = Adaptive()
+    if "max_looks" in raw:
+        out = replace(out, max_looks=_whole(raw["max_looks"], 1, f"{where} max_looks"))
+    if "first_look_alpha" in raw:
+        share = _positive(raw["first_look_alpha"], f"{where} first_look_alpha")
+        if share > 1:
+            raise ConfigError(f"{where}: first_look_alpha is a share of alpha, at most 1")
+        out = replace(out, first_look_alpha=share)
+    if "time_cap_s" in raw:
+        out = replace(out, time_cap_s=_positive(raw["time_cap_s"], f"{where} time_cap_s"))
+    return out
+
+
+def _positive(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ConfigError(f"{where} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def _whole(value: Any, least: int, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ConfigError(f"{where} must be a whole number >= {least}, got {value!r}")
+    return value
 
 
 def _check_keys(raw: Mapping[str, Any], allowed: set[str], where: str) -> None:
@@ -221,9 +369,11 @@ __all__ = [
     "DEFAULT_MIN_SAMPLES",
     "DEFAULT_STEP_THRESHOLD",
     "DEFAULT_THRESHOLD",
+    "Adaptive",
     "Budget",
     "GateConfig",
     "Override",
+    "RunPolicy",
     "Thresholds",
     "load_config",
     "parse_config",

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 import statistics
 from collections import defaultdict
@@ -67,12 +68,20 @@ class Step:
 
 
 def load_history(sources: Sequence[Path], last: int | None = None) -> tuple[list[Run], list[str]]:
-    """Runs found in ``sources``, oldest first (the newest ``last``), and what was skipped."""
+    """Runs found in ``sources``, oldest first (the newest ``last``), and what was skipped.
+
+    A file named on its own must be usable (one line, exit 4, otherwise); unusable files found
+    inside a directory are skipped and counted. The same run twice is refused: it would draw
+    one measurement as two points of a trend.
+    """
     runs, skipped = [], []
+    named = {p for p in sources if not p.is_dir()}
     for path in expand(sources):
         try:
             runs.append(load_run(path))
         except UnusableInputError as exc:
+            if path in named:
+                raise
             skipped.append(str(exc).split(";")[0])
     if not runs:
         raise UnusableInputError(
@@ -80,18 +89,39 @@ def load_history(sources: Sequence[Path], last: int | None = None) -> tuple[list
             + (f" ({len(skipped)} unusable file(s), e.g. {skipped[0]})" if skipped else "")
             + "; save runs with --benchmark-autosave or `ormbench history --append RUN.json`"
         )
+    seen: dict[Any, Path] = {}
+    for run in runs:
+        key = _identity(run)
+        if key in seen:
+            raise UnusableInputError(
+                f"{seen[key]} and {run.paths[0]} hold the same run (every sample identical); "
+                "remove one of them"
+            )
+        seen[key] = run.paths[0]
     runs.sort(key=lambda r: (r.datetime, str(r.paths[0])))
     return (runs[-last:] if last else runs), skipped
 
 
+def _identity(run: Run) -> Any:
+    """What makes two files one measurement: their samples, benchmark by benchmark."""
+    return tuple(sorted((n, b.ratio_samples, b.floor_samples) for n, b in run.benchmarks.items()))
+
+
 def point(bench: Any) -> Point:
-    """A benchmark's figures as history keeps them."""
-    ratio = bench.extra.get("ratio") or {}
-    median = ratio.get("median")
+    """A benchmark's figures as history keeps them (the saved summary where it is sound)."""
+    ratio = bench.extra.get("ratio")
+    ratio = ratio if isinstance(ratio, dict) else {}
+
+    def finite(key: str) -> float | None:
+        value = ratio.get(key)
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return float(value) if ok and math.isfinite(value) else None
+
+    median = finite("median")
     return Point(
-        ratio=float(median) if median is not None else bench.ratio_median,
-        ci_low=ratio.get("ci_low"),
-        ci_high=ratio.get("ci_high"),
+        ratio=median if median is not None else bench.ratio_median,
+        ci_low=finite("ci_low"),
+        ci_high=finite("ci_high"),
         median_ms=bench.time_median_s * 1e3,
     )
 

@@ -1,6 +1,8 @@
 """The gate's markdown report: a verdict line, then what changed, by tier, in one table.
 
-Layout: the verdict (PASS/FAIL and counts), the two sides and their environment, missing and
+Layout: the verdict (PASS, FAIL or INCONCLUSIVE, and counts: judged, unchanged, improved,
+regressed, undecided), each undecided benchmark with the smallest change its rounds could
+resolve, the two sides and their environment, missing and
 new benchmarks (loud), one table of every finding (exact, calls, timing, budget) with base,
 head, change, p-value and the limit that applied, the plan diffs, the shared-cost note, and a
 collapsed table of every benchmark's timing (ratios and absolute medians). The same text goes
@@ -13,7 +15,7 @@ import math
 from typing import Any
 
 from ormbench.gate.comparable import environment
-from ormbench.gate.tiers import FLOOR, Finding, GateResult, Outcome, Tier, Verdict
+from ormbench.gate.tiers import FLOOR, Decision, Finding, GateResult, Outcome, Tier, Verdict
 
 # Order of tiers in the findings table: the order the gate checks them.
 TIER_ORDER = (Tier.PRESENCE, Tier.EXACT, Tier.CALLS, Tier.TIMING, Tier.BUDGET)
@@ -25,6 +27,7 @@ def render(result: GateResult) -> str:
     """The whole report as markdown."""
     lines: list[str] = [_headline(result), ""]
     lines += _sides(result)
+    lines += _undecided(result)
     lines += _presence(result)
     lines += _findings_table(result)
     lines += _plan_diffs(result)
@@ -35,22 +38,59 @@ def render(result: GateResult) -> str:
 
 
 def _headline(result: GateResult) -> str:
+    decision = result.decision
     if result.budgets_only:
-        over = len(result.failures)
-        verdict = "PASS" if result.passed else f"FAIL - {over} benchmark(s) over budget"
+        if decision is Decision.FAIL:
+            verdict = f"FAIL - {len(result.failures)} benchmark(s) over budget"
+        elif decision is Decision.INCONCLUSIVE:
+            verdict = "INCONCLUSIVE - no budget applies to this run"
+        else:
+            verdict = "PASS"
         return f"## ormbench budgets: {verdict} ({len(result.verdicts)} budget(s) checked)"
-    counts: dict[str, int] = {}
-    for v in result.failures:
-        for f in v.findings:
-            if f.fails:
-                counts[f"{f.outcome} ({f.tier})"] = counts.get(f"{f.outcome} ({f.tier})", 0) + 1
-    gated = sum(1 for v in result.verdicts if v.base is not None and v.head is not None)
-    if result.passed:
-        improved = sum(1 for v in result.verdicts if v.outcome is Outcome.IMPROVEMENT)
-        tail = f", {improved} improved" if improved else ""
-        return f"## ormbench gate: PASS ({gated} benchmarks compared{tail})"
-    parts = ", ".join(f"{n} {what}" for what, n in sorted(counts.items()))
-    return f"## ormbench gate: FAIL - {len(result.failures)} benchmark(s): {parts}"
+    c = result.counts()
+    gated = c["judged"] + c["undecided"]
+    tally = (
+        f"{c['judged']} of {gated} judged: {c['unchanged']} unchanged, {c['improved']} "
+        f"improved, {c['regressed']} regressed; {c['undecided']} undecided"
+    )
+    if decision is Decision.FAIL:
+        counts: dict[str, int] = {}
+        for v in result.failures:
+            for f in v.findings:
+                if f.fails:
+                    key = f"{f.outcome} ({f.tier})"
+                    counts[key] = counts.get(key, 0) + 1
+        parts = ", ".join(f"{n} {what}" for what, n in sorted(counts.items()))
+        return f"## ormbench gate: FAIL - {len(result.failures)} benchmark(s): {parts} ({tally})"
+    if decision is Decision.INCONCLUSIVE and not gated:
+        return "## ormbench gate: INCONCLUSIVE - no benchmark present on both sides"
+    return f"## ormbench gate: {decision} ({tally})"
+
+
+def _undecided(result: GateResult) -> list[str]:
+    undecided = result.undecided
+    if not undecided:
+        return []
+    lines = [
+        f"### {len(undecided)} benchmark(s) undecided: not judged is not the same as unchanged",
+        "",
+        "Each needs more rounds (or a quieter machine); the change its rounds could have told "
+        "from noise:",
+        "",
+    ]
+    for v in undecided:
+        rounds = (
+            f"{len(v.base.ratio_samples)}/{len(v.head.ratio_samples)} rounds"
+            if (v.base is not None and v.head is not None)
+            else ""
+        )
+        smallest = (
+            f"smallest resolvable change ±{v.resolvable:.1%} ({rounds}); "
+            if v.resolvable is not None
+            else f"{rounds}; "
+        )
+        lines.append(f"- `{v.name}`: {smallest}{v.undecided or 'no tier decided'}")
+    return [*lines, ""]
 
 
 def _sides(result: GateResult) -> list[str]:
@@ -73,10 +113,31 @@ def _sides(result: GateResult) -> list[str]:
         + (f" → {head_v} (code under test)" if head_v != base_v else ""),
         "",
         f"limits: {result.config.source}; default timing >{result.config.defaults.threshold:.0%}"
-        f" and p<{result.config.defaults.alpha:g}, calls ±"
+        f" and {result.config.describe_alpha()}, calls ±"
         f"{result.config.defaults.calls_tolerance:.0%}",
         "",
     ]
+    if result.protocols is not None:
+        base_p, head_p = result.protocols
+        lines += [f"measured: base {base_p.describe()} · head {head_p.describe()}", ""]
+    if result.protocol_diff:
+        lines += [
+            "**Measured under different protocols** ("
+            + "; ".join(result.protocol_diff)
+            + "): how rounds were timed changed, so ratios moved on unchanged code too; the "
+            "timing tier gives no verdict (never improved or regressed across protocols). "
+            "Measure both sides with one ormbench and the same `ormbench gate-args`.",
+            "",
+        ]
+    if result.off_policy:
+        lines += [
+            "**Not run as the gate policy says** ("
+            + "; ".join(result.off_policy)
+            + f"; [run] of {result.config.source}): the threshold was calibrated at the "
+            "policy's options, so these verdicts' false-alarm rate is not the calibrated one. "
+            "Run each side with `ormbench gate-args`.",
+            "",
+        ]
     if result.env_changes:
         lines.append("**Environment changed (allowed by --allow-env-change):**")
         lines += [f"- {k}: {a} → {b}" for k, a, b in result.env_changes]
@@ -273,9 +334,16 @@ def as_json(result: GateResult) -> dict[str, Any]:
         }
 
     return {
+        "decision": str(result.decision),
         "passed": result.passed,
+        "counts": result.counts(),
+        "undecided": {
+            v.name: {"reason": v.undecided, "resolvable": v.resolvable} for v in result.undecided
+        },
         "failing": names_by_tier(result),
         "env_changes": [list(d) for d in result.env_changes],
+        "protocol_diff": result.protocol_diff,
+        "off_policy": result.off_policy,
         "verdicts": [
             {
                 "name": v.name,
@@ -286,6 +354,8 @@ def as_json(result: GateResult) -> dict[str, Any]:
                 "findings": [finding(f) for f in v.findings],
                 "plan_diff": v.plan_diff,
                 "notes": v.notes,
+                "undecided": v.undecided,
+                "resolvable": v.resolvable,
             }
             for v in result.verdicts
         ],

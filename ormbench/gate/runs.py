@@ -12,6 +12,7 @@ the file and the command that writes a usable one.
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,13 @@ from ormbench.errors import UnusableInputError
 RUN_COMMAND = "pytest benchmarks/test_strategies.py -m gate --benchmark-only --benchmark-json=FILE"
 # extra_info keys without which a benchmark is not one of ormbench's paired benchmarks.
 PAIRED_KEYS = ("ratio_samples", "statements", "rows_fetched", "calls")
+# Largest results file read, in bytes: a gate run of 54 benchmarks is well under 1 MB and a
+# 2,000-round run of the whole matrix a few MB; reading stops here (a device such as
+# /dev/zero, or a log saved by mistake, is refused instead of read forever).
+MAX_RUN_BYTES = 64 * 1024 * 1024
+# Deepest nesting of a results file: pytest-benchmark's layout plus plan shapes of deep joins
+# stay under 40 levels; deeper is not a results file (and would exhaust recursion later).
+MAX_DEPTH = 200
 
 
 @dataclass(frozen=True)
@@ -127,13 +135,23 @@ def read_json(path: Path) -> Any:
         raise _unusable(path, "no such file")
     if path.is_dir():
         raise _unusable(path, "is a directory, expected a results file")
-    text = path.read_bytes()
+    try:
+        with path.open("rb") as f:
+            text = f.read(MAX_RUN_BYTES + 1)
+    except OSError as exc:
+        raise _unusable(path, f"cannot be read ({exc.strerror})") from None
+    if len(text) > MAX_RUN_BYTES:
+        raise _unusable(
+            path, f"is larger than {MAX_RUN_BYTES // 2**20} MiB, far more than any results file"
+        )
     if not text.strip():
         raise _unusable(path, "is empty (did the run that writes it fail or get interrupted?)")
     try:
-        return json.loads(text)
+        doc = json.loads(text)
     except UnicodeDecodeError:
         raise _unusable(path, "is not text, so not a pytest-benchmark results file") from None
+    except RecursionError:
+        raise _unusable(path, "nests too deeply to be a pytest-benchmark results file") from None
     except json.JSONDecodeError as exc:
         if exc.pos >= len(text.rstrip()) - 1:
             raise _unusable(
@@ -142,6 +160,25 @@ def read_json(path: Path) -> Any:
         raise _unusable(
             path, f"is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
+    if _depth(doc) > MAX_DEPTH:
+        raise _unusable(
+            path, f"nests more than {MAX_DEPTH} levels deep, not a pytest-benchmark results file"
+        )
+    return doc
+
+
+def _depth(doc: Any) -> int:
+    """How deep lists and objects nest in ``doc`` (iterative: no recursion limit to hit)."""
+    deepest, stack = 0, [(doc, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            node = list(node.values())
+        if isinstance(node, list):
+            deepest = max(deepest, depth)
+            if depth <= MAX_DEPTH:
+                stack.extend((child, depth + 1) for child in node)
+    return deepest
 
 
 def load_run(path: Path) -> Run:
@@ -178,7 +215,7 @@ def load_run(path: Path) -> Run:
         paths=(path,),
         benchmarks=benches,
         machine_info=machine,
-        commit_info=doc.get("commit_info") or {},
+        commit_info=doc["commit_info"] if isinstance(doc.get("commit_info"), dict) else {},
         datetime=str(doc.get("datetime") or ""),
         skipped=skipped,
     )
@@ -188,20 +225,48 @@ def _bench(path: Path, raw: Any) -> Bench | None:
     if not isinstance(raw, dict) or "name" not in raw:
         raise _unusable(path, "has a benchmark entry without a name")
     extra = raw.get("extra_info") or {}
+    if not isinstance(extra, dict):
+        raise _unusable(path, f"benchmark {raw['name']!r} has an extra_info that is not an object")
     if not all(k in extra for k in PAIRED_KEYS):
         return None  # not a paired benchmark (e.g. provisioning): reported, not gated
+    name = str(raw["name"])
     samples = extra["ratio_samples"]
     if not isinstance(samples, list) or not samples:
-        raise _unusable(path, f"benchmark {raw['name']!r} has no ratio samples")
+        raise _unusable(path, f"benchmark {name!r} has no ratio samples")
+    for key in ("statements", "rows_fetched", "calls"):
+        _number(path, name, key, extra[key])
     stats = raw.get("stats") or {}
+    median = stats.get("median", math.nan) if isinstance(stats, dict) else math.nan
     return Bench(
         name=str(extra.get("id") or raw.get("param") or raw["name"]),
-        group=raw.get("group"),
+        group=raw.get("group") if isinstance(raw.get("group"), str) else None,
         extra=extra,
-        ratio_samples=tuple(float(x) for x in samples),
-        floor_samples=tuple(float(x) for x in extra.get("floor_samples") or ()),
-        time_median_s=float(stats.get("median", float("nan"))),
+        ratio_samples=_samples(path, name, "ratio_samples", samples),
+        floor_samples=_samples(path, name, "floor_samples", extra.get("floor_samples") or []),
+        time_median_s=_number(path, name, "stats.median", median, allow_nan=True),
     )
+
+
+def _number(path: Path, name: str, key: str, value: Any, *, allow_nan: bool = False) -> float:
+    """A finite number (``allow_nan``: or NaN, for a figure only shown), else one line."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _unusable(path, f"benchmark {name!r} has a non-numeric {key}: {value!r:.40}")
+    if not math.isfinite(value) and not (allow_nan and math.isnan(value)):
+        raise _unusable(path, f"benchmark {name!r} has {key} {value}, not a finite number")
+    return float(value)
+
+
+def _samples(path: Path, name: str, key: str, values: Any) -> tuple[float, ...]:
+    """Positive finite samples: a NaN or a string cannot be ranked, so it is refused."""
+    if not isinstance(values, list):
+        raise _unusable(path, f"benchmark {name!r} has {key} that is not a list")
+    out = []
+    for n, value in enumerate(values):
+        x = _number(path, name, f"{key}[{n}]", value)
+        if x <= 0:
+            raise _unusable(path, f"benchmark {name!r} has {key}[{n}] = {x:g}, not positive")
+        out.append(x)
+    return tuple(out)
 
 
 def expand(paths: Iterable[Path]) -> list[Path]:
@@ -230,10 +295,26 @@ def merge(runs: Sequence[Run]) -> Run:
     """Runs of the same code, as one: samples pooled, counters checked for agreement."""
     if len(runs) == 1:
         return runs[0]
-    from ormbench.gate.comparable import check_comparable
+    from ormbench.gate.comparable import check_comparable, same_samples
+    from ormbench.gate.protocol import differences, of_run
 
+    for n, run in enumerate(runs):
+        for other in runs[n + 1 :]:
+            if same_samples(run, other):
+                raise UnusableInputError(
+                    f"{run.paths[0]} and {other.paths[0]}, runs of one side, hold the same run "
+                    "(every sample identical); remove one: pooled twice it would count its "
+                    "rounds twice"
+                )
     for other in runs[1:]:
         check_comparable(runs[0], other, allow_env_change=False, what="runs of one side")
+        diff = differences(of_run(runs[0]), of_run(other))
+        if diff:
+            raise UnusableInputError(
+                f"{runs[0].paths[0]} and {other.paths[0]}, runs of one side, were measured under "
+                f"different protocols ({'; '.join(diff)}); make every run of a side with the same "
+                "ormbench and options (`ormbench gate-args`)"
+            )
     names = list(dict.fromkeys(n for r in runs for n in r.benchmarks))
     merged: dict[str, Bench] = {}
     for name in names:
@@ -276,4 +357,15 @@ def _merge_bench(benches: Sequence[Bench], total_runs: int) -> Bench:
     )
 
 
-__all__ = ["PAIRED_KEYS", "RUN_COMMAND", "Bench", "Run", "expand", "load_run", "load_side", "merge"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_RUN_BYTES",
+    "PAIRED_KEYS",
+    "RUN_COMMAND",
+    "Bench",
+    "Run",
+    "expand",
+    "load_run",
+    "load_side",
+    "merge",
+]

@@ -30,8 +30,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from ormbench.gate.comparable import check_comparable, ormbench_versions
+from ormbench.gate.comparable import check_comparable, check_distinct, ormbench_versions
 from ormbench.gate.config import GateConfig, Thresholds
+from ormbench.gate.protocol import Protocol, departures, differences, of_run
 from ormbench.gate.runs import Bench, Run
 from ormbench.gate.stats import Shift, one_sided_p, shift
 from ormbench.measure.stats import median_ci
@@ -92,10 +93,29 @@ class Verdict:
     head: Bench | None = None
     plan_diff: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Why no tier could decide (outcome NO_VERDICT), and the smallest relative change of the
+    # median ratio its rounds could have told from noise (None: not estimable, e.g. too few).
+    undecided: str = ""
+    resolvable: float | None = None
+    # Why base and head were not measured alike (the timing tier then gives no verdict).
+    protocol_diff: list[str] = field(default_factory=list)
 
     @property
     def fails(self) -> bool:
         return any(f.fails for f in self.findings)
+
+    @property
+    def compared(self) -> bool:
+        """Present on both sides, so gated (missing and new benchmarks are not)."""
+        return self.base is not None and self.head is not None
+
+
+class Decision(StrEnum):
+    """The gate's overall answer."""
+
+    PASS = "PASS"  # every gated benchmark decided at some tier, none regressed
+    FAIL = "FAIL"  # something failed: a regression, a missing benchmark, a budget
+    INCONCLUSIVE = "INCONCLUSIVE"  # nothing failed, but not every benchmark was decided
 
 
 @dataclass(frozen=True)
@@ -117,14 +137,45 @@ class GateResult:
     env_changes: list[tuple[str, str, str]]
     floors: list[FloorShift] = field(default_factory=list)
     budgets_only: bool = False
+    protocols: tuple[Protocol, Protocol] | None = None
+    protocol_diff: list[str] = field(default_factory=list)
+    # Where the sides' options depart from the gate policy ([run] of the config).
+    off_policy: list[str] = field(default_factory=list)
 
     @property
     def failures(self) -> list[Verdict]:
         return [v for v in self.verdicts if v.fails]
 
     @property
+    def undecided(self) -> list[Verdict]:
+        """Gated benchmarks that no tier could decide."""
+        return [v for v in self.verdicts if v.compared and v.outcome is Outcome.NO_VERDICT]
+
+    @property
+    def decision(self) -> Decision:
+        """FAIL on any failure; PASS only when every gated benchmark was decided."""
+        if self.failures:
+            return Decision.FAIL
+        if self.budgets_only:
+            return Decision.PASS if self.verdicts else Decision.INCONCLUSIVE
+        if self.undecided or not any(v.compared for v in self.verdicts):
+            return Decision.INCONCLUSIVE
+        return Decision.PASS
+
+    @property
     def passed(self) -> bool:
-        return not self.failures
+        return self.decision is Decision.PASS
+
+    def counts(self) -> dict[str, int]:
+        """Gated benchmarks by verdict: judged (= unchanged + improved + regressed), undecided."""
+        compared = [v for v in self.verdicts if v.compared]
+        out = {
+            "unchanged": sum(v.outcome is Outcome.UNCHANGED for v in compared),
+            "improved": sum(v.outcome is Outcome.IMPROVEMENT for v in compared),
+            "regressed": sum(v.outcome is Outcome.REGRESSION for v in compared),
+            "undecided": sum(v.outcome is Outcome.NO_VERDICT for v in compared),
+        }
+        return {"judged": out["unchanged"] + out["improved"] + out["regressed"], **out}
 
     @property
     def ormbench_versions(self) -> tuple[str, str]:
@@ -134,8 +185,11 @@ class GateResult:
 def compare(
     base: Run, head: Run, config: GateConfig, *, allow_env_change: bool = False
 ) -> GateResult:
-    """Compare two sides; refuse (UnusableInputError) when they are not comparable."""
+    """Compare two sides; refuse (UnusableInputError) when they are one run or not comparable."""
     env_changes = check_comparable(base, head, allow_env_change=allow_env_change)
+    check_distinct(base, head)
+    protocols = of_run(base), of_run(head)
+    protocol_diff = differences(*protocols)
     verdicts: list[Verdict] = []
     for name, b in base.benchmarks.items():
         h = head.benchmarks.get(name)
@@ -151,7 +205,10 @@ def compare(
             missing = Verdict(name, b.group, Tier.PRESENCE, Outcome.MISSING, [finding], base=b)
             verdicts.append(missing)
             continue
-        verdicts.append(judge(b, h, config.for_bench(name, b.group)))
+        # The look: how many runs of each side measured it (further looks measure only the
+        # undecided benchmarks); each look has its share of alpha (docs/gate.md).
+        limits = config.at_look(name, b.group, max(b.runs, h.runs))
+        verdicts.append(judge(b, h, limits, protocol_diff))
     for name, h in head.benchmarks.items():
         if name not in base.benchmarks:
             finding = Finding(Tier.PRESENCE, "benchmark", "absent", "present", Outcome.NEW)
@@ -159,7 +216,25 @@ def compare(
     for verdict in verdicts:
         if verdict.head is not None:
             verdict.findings.extend(check_budgets(verdict.head, verdict.base, config))
-    return GateResult(base, head, config, verdicts, env_changes, floor_shifts(base, head, config))
+    # Across protocols the floor's own time moved with the harness: not a shared cost.
+    floors = [] if protocol_diff else floor_shifts(base, head, config)
+    off_policy = [
+        note
+        for side, p in zip(("base", "head"), protocols, strict=True)
+        for note in departures(side, p, config.run)
+    ]
+    return GateResult(
+        base,
+        head,
+        config,
+        verdicts,
+        env_changes,
+        floors,
+        False,
+        protocols,
+        protocol_diff,
+        off_policy,
+    )
 
 
 def budgets_only(run: Run, config: GateConfig) -> GateResult:
@@ -177,9 +252,16 @@ def budgets_only(run: Run, config: GateConfig) -> GateResult:
     return GateResult(run, run, config, verdicts, [], budgets_only=True)
 
 
-def judge(base: Bench, head: Bench, limits: Thresholds) -> Verdict:
-    """One benchmark through the tiers; the first tier with a finding gives the verdict."""
+def judge(
+    base: Bench, head: Bench, limits: Thresholds, protocol_diff: Sequence[str] = ()
+) -> Verdict:
+    """One benchmark through the tiers; the first tier with a finding gives the verdict.
+
+    ``protocol_diff``: how base and head were measured differently; the timing tier then
+    gives no verdict (exact and calls tiers do not depend on how rounds are timed).
+    """
     verdict = Verdict(base.name, base.group, None, Outcome.UNCHANGED, base=base, head=head)
+    verdict.protocol_diff = list(protocol_diff)
     verdict.notes.extend(f"base: {n}" for n in base.notes)
     verdict.notes.extend(f"head: {n}" for n in head.notes)
     if len(base.ratio_samples) >= 2 and len(head.ratio_samples) >= 2:
@@ -319,11 +401,29 @@ def _timing(base: Bench, head: Bench, limits: Thresholds, verdict: Verdict) -> l
         # its own time moving is a shared cost, reported as such (floor_shifts), never gated.
         return []
     limit = f">{limits.threshold:.0%}, p<{limits.alpha:g}"
+    if verdict.protocol_diff:
+        # Never "improved" or "regressed" across protocols: the harness moved every ratio.
+        verdict.undecided = (
+            f"measured under different protocols ({'; '.join(verdict.protocol_diff)}): "
+            "ratios are not comparable; measure both sides with one ormbench and "
+            "`ormbench gate-args`"
+        )
+        s = verdict.timing
+        return [
+            Finding(
+                Tier.TIMING,
+                "ratio to dbapi (other protocol)",
+                None if s is None else s.base_median,
+                None if s is None else s.head_median,
+                Outcome.NO_VERDICT,
+                None if s is None else s.change,
+                limit=limit,
+            )
+        ]
     if min(len(base.ratio_samples), len(head.ratio_samples)) < limits.min_samples:
         n = min(len(base.ratio_samples), len(head.ratio_samples))
-        verdict.notes.append(
-            f"timing not judged: {n} paired rounds, fewer than min_samples={limits.min_samples}"
-        )
+        verdict.undecided = f"{n} paired rounds, fewer than min_samples={limits.min_samples}"
+        verdict.notes.append(f"timing not judged: {verdict.undecided}")
         return [Finding(Tier.TIMING, "ratio", None, None, Outcome.NO_VERDICT, limit=limit)]
     s = verdict.timing
     assert s is not None  # computed in judge() whenever both sides have two rounds
@@ -337,6 +437,11 @@ def _timing(base: Bench, head: Bench, limits: Thresholds, verdict: Verdict) -> l
             return []
         # Quiet, but only because the rounds are too noisy to see a change of the threshold's
         # size: say so rather than let "unchanged" vouch for it.
+        verdict.resolvable = blur
+        verdict.undecided = (
+            f"too noisy: its rounds resolve changes beyond ±{blur:.1%} only (threshold "
+            f"{limits.threshold:.0%}; median {s.change:+.1%})"
+        )
         verdict.notes.append(
             f"timing too noisy to judge: changes within ±{blur:.0%} cannot be told from noise "
             f"(threshold {limits.threshold:.0%}); rerun on a quieter machine"
@@ -469,6 +574,7 @@ def floor_shifts(base: Run, head: Run, config: GateConfig) -> list[FloorShift]:
 
 __all__ = [
     "FLOOR",
+    "Decision",
     "Finding",
     "FloorShift",
     "GateResult",

@@ -1,0 +1,198 @@
+"""Measure base and head taking turns, then again only what the gate left undecided.
+
+One *look* runs both sides at once, each in its own checkout and interpreter, alternating
+their rounds (``ormbench.gate.turns``, copied where both can import it: the base may predate
+it). After a look the gate judges the pooled runs of each side; the benchmarks still
+undecided because their rounds could not resolve the threshold are measured again, both
+sides, in the next look, until each gets a verdict, ``max_looks`` looks were made, or the time
+cap passed. Every look has its share of alpha (``GateConfig.at_look``): the shares sum to at
+most the configured alpha, so looking again never raises the false-alarm rate above what a
+single calibrated look has (docs/gate.md, "Adaptive sampling").
+
+``ormbench gate-run`` drives it for the perf workflow; ``ormbench calibrate --run`` uses the
+same looks, so calibration measures what CI does.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ormbench.errors import UnusableInputError
+from ormbench.gate import turns
+from ormbench.gate.config import GateConfig
+from ormbench.gate.runs import load_side
+from ormbench.gate.tiers import GateResult, Verdict, compare
+
+# The turn-taking plugin's module name once copied beside the runs (importable by any side).
+TURNS_MODULE = "ormbench_turns"
+# The two sides, in the order they are started (base holds the token first).
+SIDES = ("base", "head")
+
+
+@dataclass(frozen=True)
+class Side:
+    """How to run one side: its checkout, its interpreter, its pytest arguments."""
+
+    name: str
+    cwd: Path
+    python: str
+    args: tuple[str, ...]
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Look:
+    """One look: which benchmarks it measured (None: all), how long it took, what it left."""
+
+    number: int
+    measured: tuple[str, ...] | None
+    seconds: float
+    undecided: tuple[str, ...]
+
+
+def results_file(out: Path, side: str, look: int) -> Path:
+    """Where one side's run of one look is saved (``*base*``/``*head*``: calibrate reads it)."""
+    return out / f"{side}-look-{look}.json"
+
+
+def selection(names: Sequence[str]) -> str:
+    """A ``-k`` expression selecting exactly these benchmark ids."""
+    return " or ".join(names)
+
+
+def run_look(
+    sides: Sequence[Side], out: Path, look: int, select: Sequence[str] | None = None
+) -> None:
+    """Run the sides at once, alternating rounds; each writes ``results_file(out, side, look)``."""
+    out.mkdir(parents=True, exist_ok=True)
+    out = out.resolve()  # each side runs in its own checkout
+    # The plugin's copy and the token's pipes live only as long as the look.
+    with tempfile.TemporaryDirectory(prefix="ormbench-turns-") as tmp:
+        shutil.copyfile(turns.__file__, Path(tmp) / f"{TURNS_MODULE}.py")
+        procs = _start(sides, out, look, select, Path(tmp))
+        try:
+            codes = [(side, proc.wait()) for side, proc in procs]
+        except BaseException:
+            _stop(procs)
+            raise
+    for side, code in codes:
+        if code != 0:
+            raise UnusableInputError(
+                f"{side.name} run of look {look} failed (pytest exit {code}); see "
+                f"{out / f'{side.name}-look-{look}.log'}"
+            )
+
+
+def _start(
+    sides: Sequence[Side], out: Path, look: int, select: Sequence[str] | None, tmp: Path
+) -> list[tuple[Side, subprocess.Popen[bytes]]]:
+    procs: list[tuple[Side, subprocess.Popen[bytes]]] = []
+    try:
+        for side in sides:
+            cmd = [
+                side.python,
+                "-m",
+                "pytest",
+                *side.args,
+                *(["-k", selection(select)] if select else []),
+                "-p",
+                TURNS_MODULE,
+                "--turns-dir",
+                str(tmp / "baton"),
+                "--turns-side",
+                side.name,
+                f"--benchmark-json={results_file(out, side.name, look)}",
+            ]
+            path = os.pathsep.join(p for p in (str(tmp), _pythonpath()) if p)
+            env = {**os.environ, **side.env, "PYTHONPATH": path}
+            with (out / f"{side.name}-look-{look}.log").open("w") as log:
+                proc = subprocess.Popen(
+                    cmd, cwd=side.cwd, stdout=log, stderr=subprocess.STDOUT, env=env
+                )
+            procs.append((side, proc))
+    except BaseException:
+        _stop(procs)
+        raise
+    return procs
+
+
+def _stop(procs: Sequence[tuple[Side, subprocess.Popen[bytes]]]) -> None:
+    """Stop the runs this look started (pytest unwinds and stops what it started)."""
+    for _side, proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for _side, proc in procs:
+        proc.wait()
+
+
+def _pythonpath() -> str:
+    return os.environ.get("PYTHONPATH", "")
+
+
+def measure(
+    sides: Sequence[Side],
+    out: Path,
+    config: GateConfig,
+    *,
+    allow_env_change: bool = False,
+    adaptive: bool = True,
+    clock: Callable[[], float] = time.monotonic,
+    report: Callable[[Look], None] = lambda look: None,
+) -> tuple[GateResult, list[Look]]:
+    """Look, judge, and look again at what stayed undecided (see the module docstring)."""
+    start = clock()
+    looks: list[Look] = []
+    select: tuple[str, ...] | None = None
+    max_looks = config.adaptive.max_looks if adaptive else 1
+    for number in range(1, max_looks + 1):
+        began = clock()
+        run_look(sides, out, number, select)
+        result = judge_looks(out, number, config, allow_env_change=allow_env_change)
+        again = tuple(v.name for v in resolvable_by_rounds(result))
+        looks.append(Look(number, select, clock() - began, tuple(v.name for v in result.undecided)))
+        report(looks[-1])
+        # A regression already fails the gate, but the benchmarks still undecided are measured
+        # on: the reviewer learns every regression, not only the first look's.
+        if not again:
+            break
+        if clock() - start > config.adaptive.time_cap_s:
+            break
+        select = again
+    return result, looks
+
+
+def judge_looks(
+    out: Path, looks: int, config: GateConfig, *, allow_env_change: bool = False
+) -> GateResult:
+    """The gate on every look so far, each side's runs pooled."""
+    base = load_side([results_file(out, "base", n) for n in range(1, looks + 1)])
+    head = load_side([results_file(out, "head", n) for n in range(1, looks + 1)])
+    return compare(base, head, config, allow_env_change=allow_env_change)
+
+
+def resolvable_by_rounds(result: GateResult) -> list[Verdict]:
+    """Undecided benchmarks that more rounds can decide: not those across protocols."""
+    if result.protocol_diff:
+        return []
+    return [v for v in result.undecided if not v.protocol_diff]
+
+
+__all__ = [
+    "SIDES",
+    "TURNS_MODULE",
+    "Look",
+    "Side",
+    "judge_looks",
+    "measure",
+    "resolvable_by_rounds",
+    "results_file",
+    "run_look",
+    "selection",
+]
