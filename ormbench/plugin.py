@@ -17,7 +17,7 @@ import pytest
 
 from ormbench.config import SETTINGS, Settings, resolve
 from ormbench.errors import OrmbenchError
-from ormbench.pg import PgServer, choose_backend, provision
+from ormbench.pg import PgServer, provision_explained
 from ormbench.runinfo import versions
 
 
@@ -32,8 +32,7 @@ class OrmbenchSession:
 
     def get_server(self) -> PgServer:
         if self.server is None:
-            _backend, self.why = choose_backend(self.settings)
-            self.server = provision(self.settings)
+            self.server, self.why = provision_explained(self.settings)
         return self.server
 
     def stop(self) -> None:
@@ -119,9 +118,30 @@ def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Ite
         raise pytest.UsageError(str(exc)) from None
 
 
+def _comparing_with_server_runs(config: pytest.Config) -> bool:
+    """Whether pytest-benchmark is loading saved runs for --benchmark-compare right now (it does
+    in pytest_configure, before any test) and one of them records a server."""
+    bs = getattr(config, "_benchmarksession", None)
+    if bs is None or not bs.compare or bs.compared_mapping is not None:
+        return False
+    runs = list(bs.storage.load())[-1:] if bs.compare is True else list(bs.storage.load(bs.compare))
+    return any(
+        ((doc.get("machine_info") or {}).get("ormbench") or {}).get("server") for _, doc in runs
+    )
+
+
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
-    """Every saved run records what its figures depend on (the gate refuses mismatches)."""
+    """Every saved run records what its figures depend on (the gate refuses mismatches).
+
+    pytest-benchmark compares machine_info with the saved runs' before any test has started the
+    server; the server is started then, so that both read the same and nothing warns.
+    """
     state = config.stash.get(SESSION_KEY, None)
+    if state is not None and state.server is None and _comparing_with_server_runs(config):
+        try:
+            state.get_server()
+        except OrmbenchError as exc:
+            raise pytest.UsageError(str(exc)) from None
     info: dict[str, Any] = {"versions": versions()}
     if state is not None and state.server is not None:
         server = state.server
