@@ -28,6 +28,8 @@ class OrmbenchSession:
     settings: Settings
     server: PgServer | None = None
     why: str = ""
+    # The gate's report for --ormbench-compare, printed in the terminal summary.
+    compare_report: str = ""
     _previous_sigterm: Any = None
 
     def get_server(self) -> PgServer:
@@ -49,6 +51,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         where = f"[env {s.env}, ini {s.ini}, default {s.default!r}]"
         group.addoption(s.option, dest=f"ormbench_{s.name}", default=None, help=f"{s.help} {where}")
         parser.addini(s.ini, help=s.help, default=None)
+    group.addoption(
+        "--ormbench-compare",
+        metavar="RUN",
+        default=None,
+        help="at the end, print `ormbench gate RUN <this run>`'s verdict (the paired ratios, "
+        "significance tested) and exit 1 on a regression; RUN: a pytest-benchmark run id "
+        "(0001, looked up in --benchmark-storage) or a --benchmark-json file",
+    )
 
 
 def settings_from_config(config: pytest.Config) -> Settings:
@@ -151,3 +161,63 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
             "settings": dict(server.settings),
         }
     machine_info["ormbench"] = info
+
+
+def gate_against(config: pytest.Config, base: str) -> tuple[str, int]:
+    """This session's benchmarks judged by the gate against ``base``: the report and the exit
+    code it asks for (0, 1 on a regression, 4 on unusable input)."""
+    import tempfile
+    from pathlib import Path
+
+    from pytest_benchmark.utils import safe_dumps
+
+    from ormbench.errors import EXIT_REGRESSION, UnusableInputError
+    from ormbench.gate.config import load_config
+    from ormbench.gate.report import render
+    from ormbench.gate.runs import load_run, load_side
+    from ormbench.gate.tiers import compare
+
+    bs = getattr(config, "_benchmarksession", None)
+    if bs is None or not bs.benchmarks:
+        return "ormbench gate: INCONCLUSIVE, no benchmark ran in this session\n", 0
+    doc = config.hook.pytest_benchmark_generate_json(
+        config=config,
+        benchmarks=bs.benchmarks,
+        include_data=False,
+        machine_info=bs.get_machine_info(),
+        commit_info=config.hook.pytest_benchmark_generate_commit_info(config=config),
+    )
+    try:
+        with tempfile.TemporaryDirectory(prefix="ormbench-compare-") as tmp:
+            path = Path(tmp) / "this-session.json"
+            path.write_text(safe_dumps(doc, ensure_ascii=True, indent=2))
+            head = load_run(path)
+        base_run = load_side([Path(base)], config.getoption("benchmark_storage"))
+        result = compare(base_run, head, load_config(None), allow_env_change=False)
+    except UnusableInputError as exc:
+        return f"ormbench gate: {exc}\n", exc.exit_code
+    return render(result), 0 if result.passed else EXIT_REGRESSION
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """--ormbench-compare: judge this run once pytest-benchmark has finished with it."""
+    base = session.config.getoption("ormbench_compare", None)
+    state = session.config.stash.get(SESSION_KEY, None)
+    if not base or state is None:
+        return
+    state.compare_report, code = gate_against(session.config, base)
+    if code and session.exitstatus == 0:
+        session.exitstatus = code
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Any:
+    """The --ormbench-compare verdict, last: after every table of the run it judges."""
+    result = yield
+    state = config.stash.get(SESSION_KEY, None)
+    if state is not None and state.compare_report:
+        terminalreporter.write_sep(
+            "-", f"ormbench gate: {config.getoption('ormbench_compare')} vs this run"
+        )
+        terminalreporter.write(state.compare_report)
+    return result

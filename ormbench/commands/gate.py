@@ -24,7 +24,7 @@ from ormbench.config import SETTINGS, Settings
 from ormbench.errors import EXIT_REGRESSION, ConfigError
 from ormbench.gate.config import load_config
 from ormbench.gate.report import as_json, render
-from ormbench.gate.runs import load_side
+from ormbench.gate.runs import DEFAULT_STORAGE, load_side
 from ormbench.gate.tiers import budgets_only, compare
 
 # Where GitHub Actions collects a job's markdown summary.
@@ -46,8 +46,8 @@ def _gate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "base",
         type=Path,
-        help="base side: a --benchmark-json file or a directory of runs (merged); alone, "
-        "the run whose budgets are checked",
+        help="base side: a --benchmark-json file, a directory of runs (merged) or a run id of "
+        "pytest-benchmark's storage (0001); alone, the run whose budgets are checked",
     )
     parser.add_argument(
         "head", type=Path, nargs="?", default=None, help="head side: a file or a directory"
@@ -64,15 +64,23 @@ def _gate_arguments(parser: argparse.ArgumentParser) -> None:
         help="compare even when Python, libraries, server or dataset differ (listed in the report)",
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the verdicts as JSON")
+    parser.add_argument(
+        "--benchmark-storage",
+        default=DEFAULT_STORAGE,
+        metavar="URI",
+        help="pytest-benchmark storage where run ids (BASE/HEAD like 0001) are looked up "
+        "[default: %(default)s]",
+    )
 
 
 @command("gate", "compare base and head runs in tiers; exit 1 on a regression", _gate_arguments)
 def cmd_gate(args: argparse.Namespace, settings: Settings) -> int:
     config = load_config(args.config)
     if args.head is None:
-        result = budgets_only(load_side([args.base]), config)
+        result = budgets_only(load_side([args.base], args.benchmark_storage), config)
     else:
-        base, head = load_side([args.base]), load_side([args.head])
+        base = load_side([args.base], args.benchmark_storage)
+        head = load_side([args.head], args.benchmark_storage)
         result = compare(base, head, config, allow_env_change=args.allow_env_change)
     publish(render(result), args.json, as_json(result))
     return 0 if result.passed else EXIT_REGRESSION

@@ -53,7 +53,6 @@ from psycopg.types.json import set_json_dumps
 from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.schema import AddConstraint, CreateIndex
-from tqdm import tqdm
 
 from ormbench.data.generate import GENERATOR_VERSION, Generator
 from ormbench.data.models import (
@@ -69,6 +68,7 @@ from ormbench.data.models import (
 from ormbench.data.profiles import Profile
 from ormbench.data.roles import META_ROLES, compute_roles
 from ormbench.errors import ConfigError
+from ormbench.report.progress import Reporter, RowProgress, stderr_reporter
 
 # ormbench_meta keys (META_ROLES lives with the roles).
 META_SCHEMA_VERSION = "schema_version"
@@ -375,7 +375,7 @@ def _copy(cursor: psycopg.Cursor[Any], target: str, columns: Sequence[str], data
         copy.write(data)
 
 
-def _load(conn: Connection, gen: Generator, phases: dict[str, float], bar: tqdm) -> int:
+def _load(conn: Connection, gen: Generator, phases: dict[str, float], bar: RowProgress) -> int:
     """COPY every row of ``gen`` into the (truncated) tables; returns the number of links."""
     driver: psycopg.Connection[Any] = conn.connection.driver_connection  # type: ignore[assignment]
     plans = gen.plans
@@ -523,15 +523,16 @@ def _run_jobs(engine: Engine, jobs: list[_Job], steps: dict[str, float]) -> None
 # -- the seed ---------------------------------------------------------------------------------
 
 
-def _progress_bar(profile: Profile, progress: bool) -> tqdm:
-    return tqdm(
-        total=profile.content_rows,
-        desc=f"seeding {profile.name}",
-        unit="rows",
-        unit_scale=True,
-        disable=not (progress and sys.stderr.isatty()),
-        file=sys.stderr,
-    )
+# What ``progress`` may be: off, on (stderr), or a reporter of the caller's (pytest's terminal).
+Progress = bool | Reporter
+
+
+def _progress_bar(profile: Profile, progress: Progress) -> RowProgress:
+    if isinstance(progress, Reporter):
+        reporter: Reporter | None = progress
+    else:
+        reporter = stderr_reporter() if progress else None
+    return RowProgress(f"seeding {profile.name}", profile.content_rows, reporter)
 
 
 @contextlib.contextmanager
@@ -549,7 +550,7 @@ def _dataset_lock(engine: Engine) -> Iterator[None]:
             conn.commit()
 
 
-def seed_dataset(engine: Engine, profile: Profile, *, progress: bool = False) -> DatasetInfo:
+def seed_dataset(engine: Engine, profile: Profile, *, progress: Progress = False) -> DatasetInfo:
     """Seed ``profile`` unconditionally (truncating ormbench's tables) and mark it complete."""
     wall = time.perf_counter()
     create_schema(engine)
@@ -568,7 +569,7 @@ def _timed(phases: dict[str, float], name: str) -> Callable[[], None]:
 
 
 def _seed(
-    engine: Engine, profile: Profile, *, progress: bool, wall: float, phases: dict[str, float]
+    engine: Engine, profile: Profile, *, progress: Progress, wall: float, phases: dict[str, float]
 ) -> DatasetInfo:
     """The seed itself; the caller created the schema and holds the dataset lock."""
     fp = fingerprint(profile)
@@ -585,9 +586,12 @@ def _seed(
             links = _load(conn, gen, phases, bar)
             _set_sequence(conn, profile.content_rows)
         done()
+        bar.close()
+        bar.note("building indexes, then VACUUM ANALYZE")
         done = _timed(phases, "index")
         _run_jobs(engine, _index_jobs(conn), steps)
         done()
+        bar.note(f"indexes and statistics in {phases['index']:.1f} s")
     done = _timed(phases, "roles")
     with engine.begin() as conn:
         _meta_put(conn, META_ROLES, compute_roles(conn).to_json())
@@ -641,7 +645,7 @@ def _reusable(engine: Engine, fp: dict[str, Any]) -> dict[str, Any] | None:
     return dict(record)
 
 
-def ensure_dataset(engine: Engine, profile: Profile, *, progress: bool = False) -> DatasetInfo:
+def ensure_dataset(engine: Engine, profile: Profile, *, progress: Progress = False) -> DatasetInfo:
     """Reuse the dataset of ``profile`` if it is complete in ormbench's schema, else seed it.
 
     Complete means: the fingerprint marker equals ``fingerprint(profile)`` and every table
@@ -689,6 +693,6 @@ def summary(profile: Profile, info: DatasetInfo) -> str:
     )
 
 
-def seed_command(engine: Engine, profile: Profile, progress: bool = True) -> str:
+def seed_command(engine: Engine, profile: Profile, progress: Progress = True) -> str:
     """Seed or reuse ``profile`` (the ``ormbench seed`` command); returns its summary line."""
     return summary(profile, ensure_dataset(engine, profile, progress=progress))
