@@ -38,7 +38,7 @@ def ensure_venv() -> Path:
     if not _python().exists():
         venv.create(VENV, with_pip=True)
     pip = [str(_python()), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-    subprocess.run([*pip, "-c", "constraints.txt", "-e", ".[dev]"], cwd=ROOT, check=True)
+    subprocess.run([*pip, "-c", "constraints.txt", "-e", ".[dev,histogram]"], cwd=ROOT, check=True)
     STAMP.write_text(digest)
     return _python()
 

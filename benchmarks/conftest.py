@@ -34,6 +34,17 @@ def _in_gate(case: Case) -> bool:
     )
 
 
+# The matrix's axes, parametrized as plain values so that pytest-benchmark saves them as such
+# (--benchmark-group-by=param:strategy); the ``case`` fixture puts them together.
+AXES = ("scenario", "page_size", "strategy", "loader")
+
+
+@pytest.fixture
+def case(scenario: str, page_size: int, strategy: str, loader: str) -> Case:
+    """The matrix cell this benchmark measures."""
+    return Case(scenario, page_size, strategy, loader)
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "case" not in metafunc.fixturenames:
         return
@@ -46,8 +57,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                 for strategy in STRATEGIES:
                     case = Case(scenario, size, strategy, loader)
                     gate = [pytest.mark.gate] if _in_gate(case) else []
-                    params.append(pytest.param(case, id=case.id, marks=marks + gate))
-    metafunc.parametrize("case", params)
+                    params.append(
+                        pytest.param(
+                            scenario, size, strategy, loader, id=case.id, marks=marks + gate
+                        )
+                    )
+    metafunc.parametrize(AXES, params)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -1,12 +1,15 @@
-"""How long until a server answers SELECT 1: a fresh local cluster, and a kept one reused.
+"""How long until a server answers SELECT 1: a fresh local cluster, a fresh container, and a
+kept server reused.
 
-Opt-in: ``pytest benchmarks/test_provisioning.py -m infra --benchmark-only``.
+Opt-in: ``pytest benchmarks/test_provisioning.py -m infra --benchmark-only`` (the container's
+image: ``--pg-image``, e.g. the tag ``docker/postgres/build.sh`` prints).
 """
 
 from __future__ import annotations
 
 import pytest
 
+from ormbench.pg.docker import docker_unavailable_reason, start_docker
 from ormbench.pg.local import start_local
 from ormbench.pg.server import PgServer
 from ormbench.pg.url import start_url
@@ -28,6 +31,27 @@ def test_local_cold_start(benchmark, ormbench_settings):
     benchmark.group = "provisioning"
     try:
         benchmark.pedantic(start, setup=stop_previous, rounds=5, iterations=1)
+    finally:
+        stop_previous()
+
+
+def test_docker_cold_start(benchmark, ormbench_settings):
+    """Container start (image already present) to the first answered SELECT 1."""
+    reason = docker_unavailable_reason()
+    if reason is not None:
+        pytest.skip(f"no Docker engine answers: {reason}")
+    started: list[PgServer] = []
+
+    def stop_previous() -> None:
+        while started:
+            started.pop().stop()
+
+    def start() -> None:
+        started.append(start_docker(ormbench_settings.pg_image, 5.0, pull=False))
+
+    benchmark.group = "provisioning"
+    try:
+        benchmark.pedantic(start, setup=stop_previous, rounds=3, iterations=1)
     finally:
         stop_previous()
 

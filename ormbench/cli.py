@@ -100,6 +100,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ormbench: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader left (`ormbench page --json | head`): stop quietly, as cat does. What is
+        # still buffered for stdout goes to /dev/null, or Python's exit would report it.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 128 + getattr(signal, "SIGPIPE", 13)
     except Exception as exc:
         lost = lost_server(exc)
         if lost is None:

@@ -17,7 +17,7 @@ import pytest
 
 from ormbench.config import SETTINGS, Settings, resolve
 from ormbench.errors import OrmbenchError
-from ormbench.pg import PgServer, choose_backend, provision
+from ormbench.pg import PgServer, provision_explained
 from ormbench.runinfo import protocol, versions
 
 
@@ -28,12 +28,13 @@ class OrmbenchSession:
     settings: Settings
     server: PgServer | None = None
     why: str = ""
+    # The gate's report for --ormbench-compare, printed in the terminal summary.
+    compare_report: str = ""
     _previous_sigterm: Any = None
 
     def get_server(self) -> PgServer:
         if self.server is None:
-            _backend, self.why = choose_backend(self.settings)
-            self.server = provision(self.settings)
+            self.server, self.why = provision_explained(self.settings)
         return self.server
 
     def stop(self) -> None:
@@ -50,6 +51,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         where = f"[env {s.env}, ini {s.ini}, default {s.default!r}]"
         group.addoption(s.option, dest=f"ormbench_{s.name}", default=None, help=f"{s.help} {where}")
         parser.addini(s.ini, help=s.help, default=None)
+    group.addoption(
+        "--ormbench-compare",
+        metavar="RUN",
+        default=None,
+        help="at the end, print `ormbench gate RUN <this run>`'s verdict (the paired ratios, "
+        "significance tested) and exit 1 on a regression; RUN: a pytest-benchmark run id "
+        "(0001, looked up in --benchmark-storage) or a --benchmark-json file",
+    )
 
 
 def settings_from_config(config: pytest.Config) -> Settings:
@@ -123,9 +132,30 @@ def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Ite
         raise pytest.UsageError(str(exc)) from None
 
 
+def _comparing_with_server_runs(config: pytest.Config) -> bool:
+    """Whether pytest-benchmark is loading saved runs for --benchmark-compare right now (it does
+    in pytest_configure, before any test) and one of them records a server."""
+    bs = getattr(config, "_benchmarksession", None)
+    if bs is None or not bs.compare or bs.compared_mapping is not None:
+        return False
+    runs = list(bs.storage.load())[-1:] if bs.compare is True else list(bs.storage.load(bs.compare))
+    return any(
+        ((doc.get("machine_info") or {}).get("ormbench") or {}).get("server") for _, doc in runs
+    )
+
+
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
-    """Every saved run records what its figures depend on (the gate refuses mismatches)."""
+    """Every saved run records what its figures depend on (the gate refuses mismatches).
+
+    pytest-benchmark compares machine_info with the saved runs' before any test has started the
+    server; the server is started then, so that both read the same and nothing warns.
+    """
     state = config.stash.get(SESSION_KEY, None)
+    if state is not None and state.server is None and _comparing_with_server_runs(config):
+        try:
+            state.get_server()
+        except OrmbenchError as exc:
+            raise pytest.UsageError(str(exc)) from None
     info: dict[str, Any] = {"versions": versions()}
     if state is not None:
         # The turn-taking plugin (ormbench/gate/turns.py) may be loaded under another name
@@ -144,3 +174,66 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
             "settings": dict(server.settings),
         }
     machine_info["ormbench"] = info
+
+
+def gate_against(config: pytest.Config, base: str) -> tuple[str, int]:
+    """This session's benchmarks judged by the gate against ``base``: the report and the exit
+    code it asks for (0, 1 on a regression, 4 on unusable input, 5 when undecided)."""
+    import tempfile
+    from pathlib import Path
+
+    from pytest_benchmark.utils import safe_dumps
+
+    from ormbench.errors import EXIT_INCONCLUSIVE, UnusableInputError
+    from ormbench.gate.config import load_config
+    from ormbench.gate.report import render
+    from ormbench.gate.runs import load_run, load_side
+    from ormbench.gate.tiers import compare
+
+    bs = getattr(config, "_benchmarksession", None)
+    if bs is None or not bs.benchmarks:
+        return (
+            "ormbench gate: INCONCLUSIVE, no benchmark ran in this session\n",
+            EXIT_INCONCLUSIVE,
+        )
+    doc = config.hook.pytest_benchmark_generate_json(
+        config=config,
+        benchmarks=bs.benchmarks,
+        include_data=False,
+        machine_info=bs.get_machine_info(),
+        commit_info=config.hook.pytest_benchmark_generate_commit_info(config=config),
+    )
+    try:
+        with tempfile.TemporaryDirectory(prefix="ormbench-compare-") as tmp:
+            path = Path(tmp) / "this-session.json"
+            path.write_text(safe_dumps(doc, ensure_ascii=True, indent=2))
+            head = load_run(path)
+        base_run = load_side([Path(base)], config.getoption("benchmark_storage"))
+        result = compare(base_run, head, load_config(None), allow_env_change=False)
+    except UnusableInputError as exc:
+        return f"ormbench gate: {exc}\n", exc.exit_code
+    return render(result), result.exit_code
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """--ormbench-compare: judge this run once pytest-benchmark has finished with it."""
+    base = session.config.getoption("ormbench_compare", None)
+    state = session.config.stash.get(SESSION_KEY, None)
+    if not base or state is None:
+        return
+    state.compare_report, code = gate_against(session.config, base)
+    if code and session.exitstatus == 0:
+        session.exitstatus = code
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Any:
+    """The --ormbench-compare verdict, last: after every table of the run it judges."""
+    result = yield
+    state = config.stash.get(SESSION_KEY, None)
+    if state is not None and state.compare_report:
+        terminalreporter.write_sep(
+            "-", f"ormbench gate: {config.getoption('ormbench_compare')} vs this run"
+        )
+        terminalreporter.write(state.compare_report)
+    return result

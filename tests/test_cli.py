@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import psycopg
@@ -33,3 +35,17 @@ def test_up_reuse_down(run_cli, tmp_path):
     assert not _alive(pid) and not root.exists()
     assert not (tmp_path / "kept-server.json").exists()
     assert os.environ.get("ORMBENCH_STATE_DIR") != str(tmp_path)
+
+
+def test_page_json_into_a_closed_pipe_stops_quietly(tiny_cli_args):
+    """`ormbench page --json | head -1`: the reader leaves early, no BrokenPipe traceback."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ormbench", "page", "--scenario", "canonical", "--page-size",
+         "100", "--strategy", "orm_scalars", "--json", *tiny_cli_args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=subprocess_env(),
+    )  # fmt: skip
+    assert proc.stdout.readline().strip() == b"{"
+    proc.stdout.close()  # 100 rows of JSON do not fit a pipe's buffer: the writer hits EPIPE
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 141, err.decode()
+    assert b"Traceback" not in err and b"BrokenPipe" not in err

@@ -23,11 +23,11 @@ from typing import Any
 
 from ormbench.cli import command
 from ormbench.config import SETTINGS, Settings
-from ormbench.errors import EXIT_INCONCLUSIVE, EXIT_REGRESSION, ConfigError
+from ormbench.errors import ConfigError
 from ormbench.gate.config import GateConfig, load_config
 from ormbench.gate.report import as_json, render
-from ormbench.gate.runs import load_side
-from ormbench.gate.tiers import Decision, GateResult, budgets_only, compare
+from ormbench.gate.runs import DEFAULT_STORAGE, load_side
+from ormbench.gate.tiers import budgets_only, compare
 
 # Where GitHub Actions collects a job's markdown summary.
 SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
@@ -48,13 +48,20 @@ def _gate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "base",
         type=Path,
-        help="base side: a --benchmark-json file or a directory of runs (merged); alone, "
-        "the run whose budgets are checked",
+        help="base side: a --benchmark-json file, a directory of runs (merged) or a run id of "
+        "pytest-benchmark's storage (0001); alone, the run whose budgets are checked",
     )
     parser.add_argument(
         "head", type=Path, nargs="?", default=None, help="head side: a file or a directory"
     )
     _gate_arguments_common(parser)
+    parser.add_argument(
+        "--benchmark-storage",
+        default=DEFAULT_STORAGE,
+        metavar="URI",
+        help="pytest-benchmark storage where run ids (BASE/HEAD like 0001) are looked up "
+        "[default: %(default)s]",
+    )
 
 
 @command(
@@ -65,25 +72,13 @@ def _gate_arguments(parser: argparse.ArgumentParser) -> None:
 def cmd_gate(args: argparse.Namespace, settings: Settings) -> int:
     config = load_config(args.config)
     if args.head is None:
-        result = budgets_only(load_side([args.base]), config)
+        result = budgets_only(load_side([args.base], args.benchmark_storage), config)
     else:
-        base, head = load_side([args.base]), load_side([args.head])
+        base = load_side([args.base], args.benchmark_storage)
+        head = load_side([args.head], args.benchmark_storage)
         result = compare(base, head, config, allow_env_change=args.allow_env_change)
     publish(render(result), args.json, as_json(result))
-    return exit_code(result)
-
-
-# Exit code of each decision (README, docs/gate.md): a regression and an undecided gate differ.
-EXIT_CODES = {
-    Decision.PASS: 0,
-    Decision.FAIL: EXIT_REGRESSION,
-    Decision.INCONCLUSIVE: EXIT_INCONCLUSIVE,
-}
-
-
-def exit_code(result: GateResult) -> int:
-    """0 pass, 1 regression (or any failure), 5 inconclusive; 4 is raised before a result."""
-    return EXIT_CODES[result.decision]
+    return result.exit_code
 
 
 def forwarded_settings(args: argparse.Namespace) -> list[str]:
@@ -472,7 +467,7 @@ def cmd_gate_run(args: argparse.Namespace, settings: Settings) -> int:
         args.json,
         {**as_json(result), "looks": [look.__dict__ for look in looks]},
     )
-    return exit_code(result)
+    return result.exit_code
 
 
 def read_args(path: Path) -> list[str]:

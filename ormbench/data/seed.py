@@ -54,7 +54,6 @@ from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.schema import AddConstraint, CreateIndex
-from tqdm import tqdm
 
 from ormbench.data.generate import GENERATOR_VERSION, Generator
 from ormbench.data.models import (
@@ -70,6 +69,7 @@ from ormbench.data.models import (
 from ormbench.data.profiles import Profile
 from ormbench.data.roles import META_ROLES, compute_roles
 from ormbench.errors import ConfigError, DatasetBusyError, DatasetChangedError
+from ormbench.report.progress import Reporter, RowProgress, stderr_reporter
 
 # ormbench_meta keys (META_ROLES lives with the roles).
 META_SCHEMA_VERSION = "schema_version"
@@ -380,7 +380,7 @@ def _copy(cursor: psycopg.Cursor[Any], target: str, columns: Sequence[str], data
         copy.write(data)
 
 
-def _load(conn: Connection, gen: Generator, phases: dict[str, float], bar: tqdm) -> int:
+def _load(conn: Connection, gen: Generator, phases: dict[str, float], bar: RowProgress) -> int:
     """COPY every row of ``gen`` into the (truncated) tables; returns the number of links."""
     driver: psycopg.Connection[Any] = conn.connection.driver_connection  # type: ignore[assignment]
     plans = gen.plans
@@ -528,15 +528,16 @@ def _run_jobs(engine: Engine, jobs: list[_Job], steps: dict[str, float]) -> None
 # -- the seed ---------------------------------------------------------------------------------
 
 
-def _progress_bar(profile: Profile, progress: bool) -> tqdm:
-    return tqdm(
-        total=profile.content_rows,
-        desc=f"seeding {profile.name}",
-        unit="rows",
-        unit_scale=True,
-        disable=not (progress and sys.stderr.isatty()),
-        file=sys.stderr,
-    )
+# What ``progress`` may be: off, on (stderr), or a reporter of the caller's (pytest's terminal).
+Progress = bool | Reporter
+
+
+def _progress_bar(profile: Profile, progress: Progress) -> RowProgress:
+    if isinstance(progress, Reporter):
+        reporter: Reporter | None = progress
+    else:
+        reporter = stderr_reporter() if progress else None
+    return RowProgress(f"seeding {profile.name}", profile.content_rows, reporter)
 
 
 def _holders(conn: Connection, key: int) -> list[int]:
@@ -641,7 +642,7 @@ class DatasetReader:
 
 
 def open_dataset(
-    engine: Engine, profile: Profile, *, progress: bool = False, wait: bool = True
+    engine: Engine, profile: Profile, *, progress: Progress = False, wait: bool = True
 ) -> tuple[DatasetInfo, DatasetReader]:
     """Seed or reuse ``profile`` (``ensure_dataset``) and hold it for reading until the
     returned reader is closed. A reseed that slipped in between is seen and undone."""
@@ -657,7 +658,7 @@ def open_dataset(
     )
 
 
-def seed_dataset(engine: Engine, profile: Profile, *, progress: bool = False) -> DatasetInfo:
+def seed_dataset(engine: Engine, profile: Profile, *, progress: Progress = False) -> DatasetInfo:
     """Seed ``profile`` unconditionally (truncating ormbench's tables) and mark it complete."""
     wall = time.perf_counter()
     create_schema(engine)
@@ -676,7 +677,7 @@ def _timed(phases: dict[str, float], name: str) -> Callable[[], None]:
 
 
 def _seed(
-    engine: Engine, profile: Profile, *, progress: bool, wall: float, phases: dict[str, float]
+    engine: Engine, profile: Profile, *, progress: Progress, wall: float, phases: dict[str, float]
 ) -> DatasetInfo:
     """The seed itself; the caller created the schema and holds the dataset lock."""
     fp = fingerprint(profile)
@@ -693,9 +694,12 @@ def _seed(
             links = _load(conn, gen, phases, bar)
             _set_sequence(conn, profile.content_rows)
         done()
+        bar.close()
+        bar.note("building indexes, then VACUUM ANALYZE")
         done = _timed(phases, "index")
         _run_jobs(engine, _index_jobs(conn), steps)
         done()
+        bar.note(f"indexes and statistics in {phases['index']:.1f} s")
     done = _timed(phases, "roles")
     with engine.begin() as conn:
         _meta_put(conn, META_ROLES, compute_roles(conn).to_json())
@@ -750,7 +754,7 @@ def _reusable(engine: Engine, fp: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def ensure_dataset(
-    engine: Engine, profile: Profile, *, progress: bool = False, wait: bool = True
+    engine: Engine, profile: Profile, *, progress: Progress = False, wait: bool = True
 ) -> DatasetInfo:
     """Reuse the dataset of ``profile`` if it is complete in ormbench's schema, else seed it.
 
@@ -800,6 +804,8 @@ def summary(profile: Profile, info: DatasetInfo) -> str:
     )
 
 
-def seed_command(engine: Engine, profile: Profile, progress: bool = True, wait: bool = True) -> str:
+def seed_command(
+    engine: Engine, profile: Profile, progress: Progress = True, wait: bool = True
+) -> str:
     """Seed or reuse ``profile`` (the ``ormbench seed`` command); returns its summary line."""
     return summary(profile, ensure_dataset(engine, profile, progress=progress, wait=wait))

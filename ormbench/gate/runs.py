@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,10 @@ from ormbench.errors import UnusableInputError
 
 # The command that writes a file the gate can read; every unusable-input message names it.
 RUN_COMMAND = "pytest benchmarks/test_strategies.py -m gate --benchmark-only --benchmark-json=FILE"
+# pytest-benchmark's default --benchmark-storage, where run ids like 0001 are looked up.
+DEFAULT_STORAGE = "file://./.benchmarks"
+# A run id of that storage: its counter, optionally with the rest of its file name.
+_RUN_ID = re.compile(r"^\d{4}(_[^/]*)?$")
 # extra_info keys without which a benchmark is not one of ormbench's paired benchmarks.
 PAIRED_KEYS = ("ratio_samples", "statements", "rows_fetched", "calls")
 # Largest results file read, in bytes: a gate run of 54 benchmarks is well under 1 MB and a
@@ -285,9 +290,46 @@ def expand(paths: Iterable[Path]) -> list[Path]:
     return out
 
 
-def load_side(paths: Sequence[Path]) -> Run:
-    """One side of a comparison: the runs in ``paths`` (files or directories), merged."""
-    runs = [load_run(p) for p in expand(paths)]
+def storage_dir(storage: str | Path) -> Path:
+    """A ``--benchmark-storage`` value (``file://PATH`` or ``PATH``) as a directory."""
+    text = str(storage)
+    if text.startswith("file://"):
+        return Path(text[len("file://") :])
+    if "://" in text:
+        raise UnusableInputError(
+            f"--benchmark-storage {text}: only file storage can be read; "
+            "pass the runs' JSON files instead"
+        )
+    return Path(text)
+
+
+def resolve_input(arg: Path, storage: str | Path = DEFAULT_STORAGE) -> Path:
+    """A file or directory as named; else a run of pytest-benchmark's storage by its id
+    (``0001`` or ``0001_name``, as ``--benchmark-compare`` takes it)."""
+    text = str(arg)
+    if arg.exists() or not _RUN_ID.match(text):
+        return arg
+    root = storage_dir(storage)
+    pattern = f"{text}_*.json" if text.isdigit() else f"{text}*.json"
+    found = sorted({*root.glob(f"*/{pattern}"), *root.glob(pattern)})
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise UnusableInputError(
+            f"{text}: no such file, and no run {text} in {root} (pytest-benchmark's storage); "
+            "save runs with --benchmark-autosave, or name another storage with "
+            "--benchmark-storage"
+        )
+    raise UnusableInputError(
+        f"{text}: {len(found)} runs match in {root} ({', '.join(str(p) for p in found)}); "
+        "name the file"
+    )
+
+
+def load_side(paths: Sequence[Path], storage: str | Path = DEFAULT_STORAGE) -> Run:
+    """One side of a comparison: the runs in ``paths`` (files, directories or storage ids),
+    merged."""
+    runs = [load_run(p) for p in expand(resolve_input(p, storage) for p in paths)]
     return merge(runs)
 
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from ormbench.errors import EXIT_INCONCLUSIVE, EXIT_REGRESSION
 from ormbench.gate.comparable import check_comparable, check_distinct, ormbench_versions
 from ormbench.gate.config import GateConfig, Thresholds
 from ormbench.gate.protocol import Protocol, departures, differences, of_run
@@ -118,6 +119,14 @@ class Decision(StrEnum):
     INCONCLUSIVE = "INCONCLUSIVE"  # nothing failed, but not every benchmark was decided
 
 
+# Exit code of each decision (README, docs/gate.md): a regression and an undecided gate differ.
+EXIT_CODES = {
+    Decision.PASS: 0,
+    Decision.FAIL: EXIT_REGRESSION,
+    Decision.INCONCLUSIVE: EXIT_INCONCLUSIVE,
+}
+
+
 @dataclass(frozen=True)
 class FloorShift:
     """The floor's absolute time in one group moved: a cost every strategy shares."""
@@ -165,6 +174,11 @@ class GateResult:
     @property
     def passed(self) -> bool:
         return self.decision is Decision.PASS
+
+    @property
+    def exit_code(self) -> int:
+        """0 pass, 1 regression (or any failure), 5 inconclusive; 4 is raised before a result."""
+        return EXIT_CODES[self.decision]
 
     def counts(self) -> dict[str, int]:
         """Gated benchmarks by verdict: judged (= unchanged + improved + regressed), undecided."""

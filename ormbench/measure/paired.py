@@ -126,9 +126,7 @@ def prepare(
 
     for _ in range(WARMUP):
         page, expected = target(), floor()
-    problems = expected.diff(page)
-    if problems:
-        raise PageMismatch(f"{case.id}: not the page {FLOOR} returns: {'; '.join(problems)}")
+    _check_page(case, page, expected)
     with capture(ctx.engine) as captured:
         target()
     # EXPLAIN (no ANALYZE) of exactly the captured statements, outside every timed region.
@@ -143,6 +141,20 @@ def prepare(
     return Prepared(
         case, target, floor, page, captured, calls, peak, rounds, plans=plans, settle_s=settle_s
     )
+
+
+def check_once(case: Case, ctx: StrategyContext, req: ContentRequest) -> Page:
+    """One execution of the case, its page checked against the floor's, nothing timed: the
+    smoke run of ``--benchmark-disable``."""
+    page = get_strategy(case.strategy)(ctx, req)
+    _check_page(case, page, get_strategy(FLOOR)(ctx, req))
+    return page
+
+
+def _check_page(case: Case, page: Page, expected: Page) -> None:
+    problems = expected.diff(page)
+    if problems:
+        raise PageMismatch(f"{case.id}: not the page {FLOOR} returns: {'; '.join(problems)}")
 
 
 def extra_info(prepared: Prepared, round_times: list[float]) -> dict[str, Any]:

@@ -60,13 +60,19 @@ def explain_connect_error(server: PgServer, exc: psycopg.Error, timeout: float) 
 def inspect(server: PgServer, timeout: float) -> PgServer:
     """Fill in the server's version and key settings from a real query."""
     with connect(server, timeout, autocommit=True) as conn:
-        server.server_version = conn.execute("SHOW server_version").fetchone()[0].split()[0]
+        # A SQL_ASCII database hands text back as bytes (b'15.18').
+        version = conn.execute("SHOW server_version").fetchone()[0]
+        server.server_version = _text(version).split()[0]
         rows = conn.execute(
             "SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY(%s)",
             [list(KEY_SETTINGS)],
         ).fetchall()
-        server.settings = dict(sorted(rows))
+        server.settings = dict(sorted((_text(k), _text(v)) for k, v in rows))
     return server
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
 def wait_ready(

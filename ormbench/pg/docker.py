@@ -16,6 +16,10 @@ DOCKER_PING_TIMEOUT = 1.0
 READY_DEADLINE = 60.0
 
 
+class ImageMissing(BackendError):
+    """The engine answers but does not hold the image, and ormbench was told not to pull it."""
+
+
 def docker_unavailable_reason(timeout: float = DOCKER_PING_TIMEOUT) -> str | None:
     """None when a Docker engine answers a ping within ``timeout``; otherwise why not."""
     try:
@@ -31,8 +35,38 @@ def docker_unavailable_reason(timeout: float = DOCKER_PING_TIMEOUT) -> str | Non
     return None
 
 
-def start_docker(image: str, connect_timeout: float) -> PgServer:
-    """Start ``image`` through Testcontainers with ormbench's benchmark settings."""
+def image_present(image: str) -> bool:
+    """Whether the engine holds ``image`` already (asking never pulls)."""
+    import docker
+
+    client = docker.from_env(timeout=5)
+    try:
+        client.images.get(image)
+        return True
+    except docker.errors.ImageNotFound:
+        return False
+    finally:
+        client.close()
+
+
+def _no_reaper_unless_local() -> None:
+    # Testcontainers' reaper (Ryuk) is an image of its own, pulled on first use: where no
+    # registry answers that pull fails and so would every start. ormbench removes its container
+    # itself (on exit, failure, Ctrl-C and SIGTERM), so the reaper runs only when already there.
+    from testcontainers.core.config import testcontainers_config
+
+    if not testcontainers_config.ryuk_disabled and not image_present(
+        testcontainers_config.ryuk_image
+    ):
+        testcontainers_config.ryuk_disabled = True
+
+
+def start_docker(image: str, connect_timeout: float, *, pull: bool = True) -> PgServer:
+    """Start ``image`` through Testcontainers with ormbench's benchmark settings.
+
+    With ``pull=False`` an image the engine does not hold raises ``ImageMissing`` before
+    anything is started (``auto`` never pulls: a pull without a registry takes minutes to fail).
+    """
     reason = docker_unavailable_reason()
     if reason is not None:
         raise BackendError(
@@ -40,10 +74,17 @@ def start_docker(image: str, connect_timeout: float) -> PgServer:
             f"({reason}); start Docker, or use --pg-backend local (PostgreSQL binaries) "
             "or --pg-url URL"
         )
+    if not pull and not image_present(image):
+        raise ImageMissing(
+            f"image {image!r} is not present in the Docker engine and auto mode never pulls; "
+            f"docker pull {image}, build one offline (docker/postgres/build.sh) and pass "
+            "--pg-image, or use --pg-backend docker to pull it"
+        )
     from testcontainers.community.postgres import PostgresContainer
 
     # Testcontainers logs every step at INFO; keep pytest's output about the benchmarks.
     logging.getLogger("testcontainers").setLevel(logging.WARNING)
+    _no_reaper_unless_local()
     settings = " ".join(f"-c {k}={v}" for k, v in BENCHMARK_SETTINGS.items())
     # A random password per container, as for local clusters: its port is published.
     password = secrets.token_urlsafe(PASSWORD_BYTES)
@@ -52,11 +93,14 @@ def start_docker(image: str, connect_timeout: float) -> PgServer:
     ).with_command(f"postgres {settings}")
     try:
         container.start()
-    except Exception as exc:
+    except BaseException as exc:
         container.stop()
+        if not isinstance(exc, Exception):
+            raise  # Ctrl-C or SIGTERM: the container is gone, let the interrupt go on
         raise BackendError(
             f"--pg-backend docker: could not start {image!r} ({' '.join(str(exc).split())[:200]}); "
-            "check --pg-image, or use --pg-backend local"
+            "check --pg-image (docker/postgres/build.sh builds one offline), "
+            "or use --pg-backend local"
         ) from None
     server = PgServer(
         backend="docker",
