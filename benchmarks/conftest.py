@@ -10,7 +10,7 @@ from ormbench.query.scenarios import LARGE_PAGE_SIZE, PAGE_SIZES, SCENARIOS
 from ormbench.strategies import FAST_STRATEGIES, STRATEGIES
 
 # Markers whose benchmarks are slow or need a bigger dataset; they run only when selected.
-OPT_IN_MARKERS = ("large", "infra", "pathology")
+OPT_IN_MARKERS = ("large", "infra", "pathology", "responses")
 # The perf gate's subset (`-m gate`, docs/gate.md): the production request, the request whose
 # cost is on the server (rare tag) and the one without the EXISTS (no tag), at the smallest and
 # largest default page sizes, every strategy but the fast paths, default JSON loader: 54

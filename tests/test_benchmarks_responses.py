@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from benchmarks.conftest import GATE_PAGE_SIZES, GATE_SCENARIOS
 from ormbench.report.recommend import recommend, render_recommendation
 from ormbench.report.summary import render_summary
 from ormbench.response.measure import ResponseCase
@@ -41,9 +42,15 @@ def _collect(pytester: pytest.Pytester, *args: str) -> list[str]:
 
 
 def test_default_axis_is_every_response_and_the_app(pg_pytester: pytest.Pytester) -> None:
-    """By default every path, plus the app variant of app paths, at every default size."""
+    """By default every path, plus the app variant of app paths, on the gated requests;
+    ``-m responses`` adds every other scenario and default page size."""
+    per_group = len(PATHS) + len(APP_PATHS)
     ids = _collect(pg_pytester)
-    assert len(ids) == 10 * 4 * (len(PATHS) + len(APP_PATHS))
+    assert len(ids) == len(GATE_SCENARIOS) * len(GATE_PAGE_SIZES) * per_group
+    assert {i.split("-p")[0] for i in ids} == set(GATE_SCENARIOS)
+    rest = _collect(pg_pytester, "-m", "responses")
+    assert len(rest) == (10 * 4 - len(GATE_SCENARIOS) * len(GATE_PAGE_SIZES)) * per_group
+    assert not set(rest) & set(ids)
     assert "canonical-p10-orm_scalars-pydantic" in ids
     assert "canonical-p10-orm_scalars-pydantic-app" in ids
     assert not [i for i in ids if "-p1000-" in i]

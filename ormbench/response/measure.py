@@ -29,7 +29,7 @@ from ormbench.measure.paired import (
 from ormbench.measure.plans import plan_shapes
 from ormbench.measure.settle import SETTLE_S
 from ormbench.measure.stats import rounds_within
-from ormbench.query.spec import ContentRequest
+from ormbench.query.spec import ContentRequest, Page
 from ormbench.response.decode import decode_body
 from ormbench.response.paths import FLOOR_PATH, get_path
 from ormbench.strategies import StrategyContext
@@ -99,10 +99,7 @@ def prepare_response(
 
     for _ in range(WARMUP):
         got, expected = body(), floor()
-    page = decode_body(got, req)
-    problems = decode_body(expected, req).diff(page)
-    if problems:
-        raise PageMismatch(f"{case.id}: not the page {FLOOR_PATH} renders: {'; '.join(problems)}")
+    page = _checked_page(case, req, got, expected)
     with capture(ctx.engine) as captured:
         body()
     plans = [shape.as_dict() for shape in plan_shapes(ctx.engine, captured.statements)]
@@ -126,6 +123,23 @@ def prepare_response(
         settle_s=settle_s,
         body_bytes=len(got),
     )
+
+
+def _checked_page(case: ResponseCase, req: ContentRequest, got: bytes, expected: bytes) -> Page:
+    """The page ``got`` decodes to, if it is the page the floor's body holds."""
+    page = decode_body(got, req)
+    problems = decode_body(expected, req).diff(page)
+    if problems:
+        raise PageMismatch(f"{case.id}: not the page {FLOOR_PATH} renders: {'; '.join(problems)}")
+    return page
+
+
+def check_body_once(
+    case: ResponseCase, ctx: StrategyContext, req: ContentRequest, body: Callable[[], bytes]
+) -> Page:
+    """One body rendered, its page checked against the floor's, nothing timed: the smoke run
+    of ``--benchmark-disable``."""
+    return _checked_page(case, req, body(), get_path(FLOOR_PATH).body(ctx, req))
 
 
 def response_extra_info(prepared: PreparedResponse, round_times: list[float]) -> dict[str, Any]:
