@@ -23,13 +23,13 @@ import pytest
 from ormbench.errors import EXIT_INCONCLUSIVE, EXIT_REGRESSION
 from ormbench.pg import PgServer
 from ormbench.runinfo import PROTOCOL_VERSION
-from ormbench.strategies import BUILTIN_STRATEGIES
+from ormbench.strategies import BUILTIN_STRATEGIES, FAST_STRATEGIES
 from tests.conftest import REPO, subprocess_env
 
-# The benchmarks every planted run measures: one group, every built-in strategy.
+# The benchmarks every planted run measures: one group, every strategy of the package.
 GROUP = "canonical-p100"
 SELECT = f"{GROUP}-"
-STRATEGIES = BUILTIN_STRATEGIES
+STRATEGIES = BUILTIN_STRATEGIES + FAST_STRATEGIES
 # Strategies that load JSONB columns (all but deferred/load_only and the floor).
 JSON_HEAVY = (
     "orm_query_all",
