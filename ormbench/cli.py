@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import configparser
 import importlib
+import logging
 import os
 import signal
 import sys
@@ -80,6 +81,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     # unwinds them like Ctrl-C. Only this call's own handler is restored: main() may run
     # in-process (tests, python -m ormbench.pathologies) beside servers it must not touch.
     previous = signal.signal(signal.SIGTERM, _sigterm)
+    # psycopg logs the secondary errors of its clean-up after a lost connection ("error ignored
+    # terminating <psycopg.Copy>") as warnings; with no handler configured, logging would print
+    # them to stderr beside the one line that says what happened.
+    psycopg_log = logging.getLogger("psycopg")
+    if not psycopg_log.handlers:
+        psycopg_log.addHandler(logging.NullHandler())
     try:
         settings = resolve(
             options={s.name: getattr(args, s.name) for s in SETTINGS},

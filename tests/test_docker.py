@@ -112,7 +112,7 @@ def test_docker_run_seeds_benchmarks_and_leaves_nothing(engine, tmp_path):
             "pytest",
             "benchmarks/test_strategies.py",
             "-k",
-            "canonical-p10-orm_scalars",
+            "canonical-p10-orm_scalars and not reused",
             "--benchmark-only",
             f"--benchmark-json={report}",
             "-p",
