@@ -123,7 +123,7 @@ def test_charts_are_pngs_per_scenario(store: Callable[[list[float]], Path], tmp_
     """One PNG per scenario, written without a display (Agg)."""
     runs, _ = load_history([store([1.5, 1.5, 1.8])])
     (path,) = write_charts(runs, tmp_path / "charts")
-    assert path.name == "canonical.png"
+    assert path.name == "canonical.png" and path.parent.name.startswith("dataset-abc123de-env")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -167,7 +167,7 @@ def test_history_command(
     )
     assert result.returncode == 0, result.stderr
     assert "ratio step" in result.stdout and "canonical-p10-orm_scalars" in result.stdout
-    assert (tmp_path / "c" / "canonical.png").is_file()
+    assert [p.name for p in (tmp_path / "c").glob("*/*.png")] == ["canonical.png"]
     assert json.loads(gab.read_text())[0]["value"] == 1.9
     bad = run_cli("history", str(directory), "--last", "0")
     assert bad.returncode == 2 and bad.stderr.startswith("ormbench: --last 0")
