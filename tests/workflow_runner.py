@@ -22,6 +22,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -72,13 +73,15 @@ def _star(items: Any, key: str) -> list[Any]:
 
 
 def _translate(expr: str) -> str:
-    """GitHub's expression syntax as Python (the subset perf.yml uses)."""
-    expr = re.sub(r"([\w.]+)\.\*\.(\w+)", r"_star(\1, '\2')", expr)
-    expr = expr.replace("&&", " and ").replace("||", " or ")
-    expr = re.sub(r"!(?!=)", " not ", expr)
-    expr = re.sub(r"\btrue\b", "True", expr)
-    expr = re.sub(r"\bfalse\b", "False", expr)
-    return re.sub(r"\s+", " ", expr).strip()
+    """GitHub's expression syntax as Python (the subset perf.yml uses); 'literals' untouched."""
+    parts = re.split(r"('(?:[^']|'')*')", expr)
+    for i in range(0, len(parts), 2):  # the even parts are outside string literals
+        code = re.sub(r"([\w.]+)\.\*\.(\w+)", r"_star(\1, '\2')", parts[i])
+        code = code.replace("&&", " and ").replace("||", " or ")
+        code = re.sub(r"!(?!=)", " not ", code)
+        code = re.sub(r"\btrue\b", "True", code)
+        parts[i] = re.sub(r"\bfalse\b", "False", code)
+    return re.sub(r"\s+", " ", "".join(parts)).strip()
 
 
 @dataclass
@@ -317,22 +320,28 @@ class Runner:
         return f"venvs for {', '.join(map(str, trees))}"
 
     def _upload(self, workspace: Path, inputs: dict[str, str]) -> str:
+        """As upload-artifact: paths relative to the least common ancestor of what matched."""
         target = self.artifacts / inputs["name"]
-        target.mkdir(parents=True, exist_ok=True)
-        copied = []
-        for pattern in inputs["path"].split("\n"):
-            for found in glob.glob(str(workspace / pattern.strip())) if pattern.strip() else []:
-                src = Path(found)
-                dst = target / src.relative_to(workspace)
-                if src.is_dir():
-                    shutil.copytree(src, dst, dirs_exist_ok=True)
-                else:
-                    dst.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(src, dst)
-                copied.append(str(src.relative_to(workspace)))
-        if not copied and inputs.get("if-no-files-found", "warn") == "error":
-            raise StandInFailure(f"no files for artifact {inputs['name']}")
-        return f"artifact {inputs['name']}: {copied}"
+        shutil.rmtree(target, ignore_errors=True)
+        found = [
+            Path(f)
+            for pattern in inputs["path"].split("\n")
+            if pattern.strip()
+            for f in glob.glob(str(workspace / pattern.strip()))
+        ]
+        if not found:
+            if inputs.get("if-no-files-found", "warn") == "error":
+                raise StandInFailure(f"no files for artifact {inputs['name']}")
+            return f"artifact {inputs['name']}: no files"
+        root = Path(os.path.commonpath([p if p.is_dir() else p.parent for p in found]))
+        for src in found:
+            dst = target / src.relative_to(root)
+            if src.is_dir():
+                shutil.copytree(src, dst, dirs_exist_ok=True)
+            else:
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, dst)
+        return f"artifact {inputs['name']}: {[str(p.relative_to(root)) for p in found]}"
 
     def _github_action_benchmark(
         self, workspace: Path, inputs: dict[str, str], github: dict[str, Any]
