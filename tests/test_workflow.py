@@ -226,10 +226,16 @@ def test_gate_job_unchanged_head_never_fails(rehearsal: Rehearsal) -> None:
     assert "canonical-p10-orm_scalars" in (artifact / "report.md").read_text()
 
 
-def test_gate_job_planted_regression_fails(rehearsal: Rehearsal) -> None:
+@pytest.fixture(scope="module")
+def slow_gate_job(rehearsal: Rehearsal) -> JobResult:
+    """The gate job on the pull request whose orm_scalars burns CPU."""
+    return rehearsal.runner.run_job("gate", pull_request(rehearsal, "slow", 8))
+
+
+def test_gate_job_planted_regression_fails(slow_gate_job: JobResult) -> None:
     """orm_scalars made slower by a CPU burn: the gate step exits 1 naming the benchmark, and
     the step log carries the tail of each side's log."""
-    job = rehearsal.runner.run_job("gate", pull_request(rehearsal, "slow", 8))
+    job = slow_gate_job
     gate = job.step("Measure base and head")
     assert gate.returncode == 1, job.log
     assert "canonical-p10-orm_scalars" in failing(job), job.log
@@ -237,6 +243,94 @@ def test_gate_job_planted_regression_fails(rehearsal: Rehearsal) -> None:
     tails = job.step("The tail of each side's log")
     assert tails.outcome == "success" and "base-look-1.log" in tails.output, job.log
     assert job.step("Stop PostgreSQL").outcome == "success"
+
+
+# A stand-in for the GitHub CLI's `gh api` on the issue-comment endpoints perf-comment.yml
+# calls: comments kept in a JSON file, `--jq` applied with jq as gh applies its own.
+GH = """#!PYTHON
+import json, os, re, subprocess, sys
+args, state_path = sys.argv[1:], os.environ["GH_STANDIN_STATE"]
+state = json.load(open(state_path))
+method, jq, fields, path, i = "GET", None, {}, None, 1
+while i < len(args):
+    a = args[i]
+    if a == "-X":
+        method, i = args[i + 1], i + 2
+    elif a == "--jq":
+        jq, i = args[i + 1], i + 2
+    elif a in ("-F", "--field"):
+        key, value = args[i + 1].split("=", 1)
+        fields[key] = open(value[1:]).read() if value.startswith("@") else value
+        i += 2
+    elif a == "--paginate":
+        i += 1
+    else:
+        path, i = a, i + 1
+listing = re.fullmatch(r"repos/[^/]+/[^/]+/issues/([0-9]+)/comments", path)
+one = re.fullmatch(r"repos/[^/]+/[^/]+/issues/comments/([0-9]+)", path)
+state["calls"].append([method, path])
+if method == "GET" and listing:
+    out = [c for c in state["comments"] if c["issue"] == int(listing[1])]
+elif method == "POST" and listing:
+    out = {"id": 1000 + len(state["comments"]), "issue": int(listing[1]), "body": fields["body"]}
+    state["comments"].append(out)
+elif method == "PATCH" and one:
+    (out,) = [c for c in state["comments"] if c["id"] == int(one[1])]
+    out["body"] = fields["body"]
+else:
+    sys.exit(f"gh stand-in: no such call {method} {path}")
+json.dump(state, open(state_path, "w"))
+text = json.dumps(out)
+if jq:
+    jq_run = subprocess.run(["jq", "-r", jq], input=text, capture_output=True, text=True)
+    text = jq_run.stdout
+sys.stdout.write(text)
+"""
+
+
+def test_comment_workflow_posts_then_updates_one_comment(
+    rehearsal: Rehearsal, slow_gate_job: JobResult
+) -> None:
+    """perf-comment.yml from the gate's artifact alone: one comment on the PR, found again by
+    its marker and updated in place; another comment on the PR is left alone."""
+    if shutil.which("jq") is None:
+        pytest.skip("jq not installed: the gh stand-in applies --jq with it")
+    r = rehearsal.runner
+    bin_dir = r.root / "gh-bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "gh").write_text(GH.replace("PYTHON", sys.executable, 1))
+    (bin_dir / "gh").chmod(0o755)
+    state = r.root / "gh-state.json"
+    other = {"id": 1, "issue": 8, "body": "LGTM"}
+    state.write_text(json.dumps({"comments": [other], "calls": []}))
+    env = {**r.env, "PATH": f"{bin_dir}{os.pathsep}{r.env['PATH']}", "GH_STANDIN_STATE": str(state)}
+    comment = Runner(r.root, r.origin, env, {}, REPO / ".github" / "workflows" / "perf-comment.yml")
+    run = {
+        "event_name": "workflow_run",
+        "sha": rehearsal.commits["main"],
+        "repository": "ormbench/ormbench",
+        "event": {
+            "workflow_run": {
+                "id": 8,
+                "event": "pull_request",
+                "conclusion": "failure",
+                "head_sha": rehearsal.commits["slow"],
+                "html_url": "https://example.invalid/run/8",
+            }
+        },
+    }
+    assert comment.job_condition("comment", run, {})
+    for _ in range(2):
+        job = comment.run_job("comment", run)
+        assert not job.failed, job.log
+    doc = json.loads(state.read_text())
+    assert [c["id"] for c in doc["comments"]] == [1, 1001]
+    assert doc["comments"][0] == other
+    body = doc["comments"][1]["body"]
+    assert body.startswith("<!-- ormbench-perf-gate -->\n**ormbench perf gate: failure**")
+    assert "canonical-p10-orm_scalars" in body and slow_gate_job.step("Measure").returncode == 1
+    methods = [m for m, _path in doc["calls"]]
+    assert methods == ["GET", "POST", "GET", "PATCH"]
 
 
 def test_production_job(rehearsal: Rehearsal) -> None:

@@ -115,9 +115,16 @@ class JobResult:
 class Runner:
     """Runs jobs of perf.yml in ``root`` against the bare repository ``origin``."""
 
-    def __init__(self, root: Path, origin: Path, env: dict[str, str], variables: dict[str, str]):
+    def __init__(
+        self,
+        root: Path,
+        origin: Path,
+        env: dict[str, str],
+        variables: dict[str, str],
+        workflow: Path = WORKFLOW,
+    ) -> None:
         self.root, self.origin, self.env, self.vars = root, origin, env, variables
-        self.workflow = yaml.safe_load(WORKFLOW.read_text())
+        self.workflow = yaml.safe_load(workflow.read_text())
         self.artifacts = root / "artifacts"
 
     # -- expressions ---------------------------------------------------------------------------
@@ -237,7 +244,7 @@ class Runner:
                     "outputs": _read_env_file(files["GITHUB_OUTPUT"]),
                     "outcome": outcome.outcome,
                 }
-            if outcome.outcome == "failure":
+            if outcome.outcome == "failure" and not step.get("continue-on-error"):
                 ctx["_failed"] = True
         shutil.rmtree(temp, ignore_errors=True)  # GITHUB_ENV holds the server's URL
         return result
@@ -287,6 +294,8 @@ class Runner:
                 output = self._setup_python(workspace)
             elif action == "actions/upload-artifact":
                 output = self._upload(workspace, inputs)
+            elif action == "actions/download-artifact":
+                output = self._download(workspace, inputs)
             elif action == "benchmark-action/github-action-benchmark":
                 output = self._github_action_benchmark(workspace, inputs, github)
             else:
@@ -342,6 +351,13 @@ class Runner:
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(src, dst)
         return f"artifact {inputs['name']}: {[str(p.relative_to(root)) for p in found]}"
+
+    def _download(self, workspace: Path, inputs: dict[str, str]) -> str:
+        source = self.artifacts / inputs["name"]
+        if not source.is_dir():
+            raise StandInFailure(f"Artifact not found for name: {inputs['name']}")
+        shutil.copytree(source, workspace / inputs.get("path", "."), dirs_exist_ok=True)
+        return f"downloaded {inputs['name']}"
 
     def _github_action_benchmark(
         self, workspace: Path, inputs: dict[str, str], github: dict[str, Any]
