@@ -200,7 +200,8 @@ def test_history_job_creates_gh_pages_and_appends(rehearsal: Rehearsal) -> None:
         assert len(stored.split()) == n, stored
         pages = on_origin(rehearsal, "ls-tree", "-r", "--name-only", "gh-pages")
         assert pages.split() == [".nojekyll", "dev/bench/data.js"], job.log
-        assert "ormbench history" in job.summary
+        # Both runs placed on main's first-parent history, one series (one dataset and env).
+        assert f"ormbench history: {n} runs in 1 series" in job.summary, job.log
     charts = on_origin(rehearsal, "ls-tree", "-r", "--name-only", "perf-history", "charts")
     assert [c.rsplit("/", 1)[1] for c in charts.split()] == ["canonical.png"]
     data = on_origin(rehearsal, "show", "gh-pages:dev/bench/data.js")
