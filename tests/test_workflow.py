@@ -134,8 +134,10 @@ def rehearsal(pg_server: PgServer) -> Iterator[Rehearsal]:
         # As a self-hosted runner's environment would: its own schema and state directory.
         env["ORMBENCH_PG_SCHEMA"] = "ormbench_wf"
         env["ORMBENCH_STATE_DIR"] = str(root / "state")
-        variables = {"PERF_PG_URL": pg_server.url, "PERF_PYTEST_ARGS": SUBSET}
-        yield Rehearsal(Runner(root, origin, env, variables), origin, commits)
+        runner = Runner(
+            root, origin, env, {"PERF_PYTEST_ARGS": SUBSET}, secrets={"PERF_PG_URL": pg_server.url}
+        )
+        yield Rehearsal(runner, origin, commits)
     finally:
         shutil.rmtree(root, ignore_errors=True)
         with connect(pg_server, 10, autocommit=True) as conn:

@@ -122,8 +122,10 @@ class Runner:
         env: dict[str, str],
         variables: dict[str, str],
         workflow: Path = WORKFLOW,
+        secrets: dict[str, str] | None = None,
     ) -> None:
         self.root, self.origin, self.env, self.vars = root, origin, env, variables
+        self.secrets = {"GITHUB_TOKEN": "rehearsal-token-not-used", **(secrets or {})}
         self.workflow = yaml.safe_load(workflow.read_text())
         self.artifacts = root / "artifacts"
 
@@ -175,7 +177,7 @@ class Runner:
             "github": github,
             "inputs": inputs,
             "vars": self.vars,
-            "secrets": {"GITHUB_TOKEN": "rehearsal-token-not-used"},
+            "secrets": self.secrets,
             "env": {},
             "steps": {},
             "runner": {"temp": ""},
