@@ -126,6 +126,17 @@ def _history_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="write the newest run's ratios as github-action-benchmark customSmallerIsBetter",
     )
+    parser.add_argument(
+        "--git-repo",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="order runs by the first-parent history of --branch in this clone (default: by "
+        "the commit time each run recorded)",
+    )
+    parser.add_argument(
+        "--branch", default="main", help="the branch whose history orders runs [default: main]"
+    )
     parser.add_argument("--config", type=Path, default=None, help="gate config (thresholds)")
 
 
@@ -150,16 +161,22 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
             "no runs to show: name files or directories, or save runs with "
             "--benchmark-autosave (.benchmarks/) or `ormbench history --append RUN.json`"
         )
-    runs, skipped = history.load_history(sources, args.last)
+    runs, skipped = history.load_history(sources, args.last, args.git_repo, args.branch)
+    if not runs:
+        raise ConfigError(
+            f"no run is of a commit on the first-parent history of {args.branch} in "
+            f"{args.git_repo}; name the clone the runs were made from, or leave out --git-repo"
+        )
     threshold = args.step_threshold
     if threshold is None:
         threshold = load_config(args.config).step_threshold
     publish(history.render_trends(runs, threshold, skipped))
     if args.charts is not None:
-        for path in history.write_charts(runs, args.charts):
+        for path in history.write_charts(runs, args.charts, threshold):
             print(f"ormbench: wrote {path}", file=sys.stderr)
     if args.github_benchmark is not None:
-        entries = history.github_benchmark(runs[-1])
+        newest = runs[-1] if args.append is None else history.load_run(stored)
+        entries = history.github_benchmark(newest)
         args.github_benchmark.write_text(json.dumps(entries, indent=2) + "\n")
         print(f"ormbench: wrote {args.github_benchmark}", file=sys.stderr)
     return 0
