@@ -622,7 +622,7 @@ def test_cli_exit_codes_and_summary(
 ) -> None:
     """exit 0 on pass, 1 on regression, 4 on unusable input, 5 when undecided; report in the
     step summary."""
-    from tests.conftest import subprocess_env
+    from fixtures.cli import subprocess_env
 
     summary = tmp_path / "summary.md"
     env = subprocess_env(GITHUB_STEP_SUMMARY=str(summary))
