@@ -29,7 +29,7 @@ from ormbench.gate.calibrate import (
 from ormbench.gate.calibrate import render as render_calibration
 from ormbench.gate.config import GateConfig, load_config, parse_config
 from ormbench.gate.report import as_json
-from ormbench.gate.runs import merge
+from ormbench.gate.sides import merge
 from ormbench.gate.stats import scaled, shift
 from ormbench.gate.tiers import Decision, Outcome, Tier, budgets_only, dataset_names
 
