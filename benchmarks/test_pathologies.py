@@ -79,7 +79,8 @@ def pairs(
                 )
                 for which in VARIANTS
             }
-            current[name] = prepare_pair(pathology, runs)
+            settle_s = ormbench_settings.settle_ms / 1e3
+            current[name] = prepare_pair(pathology, runs, settle_s=settle_s)
         return current[name]
 
     try:

@@ -241,7 +241,8 @@ def gate_against(config: pytest.Config, base: str) -> tuple[str, int]:
     from ormbench.errors import EXIT_INCONCLUSIVE, UnusableInputError
     from ormbench.gate.config import load_config
     from ormbench.gate.report import render
-    from ormbench.gate.runs import load_run, load_side
+    from ormbench.gate.runs import load_run
+    from ormbench.gate.sides import load_side
     from ormbench.gate.tiers import compare
 
     bs = getattr(config, "_benchmarksession", None)
