@@ -1,3 +1,4 @@
-"""pytest wiring only: the fixture modules of this repository."""
+"""pytest wiring only: ormbench's plugin comes through its entry point; these are this
+repository's own fixtures, built on the plugin's."""
 
-pytest_plugins = ["fixtures.postgres", "fixtures.dataset", "fixtures.bench", "fixtures.responses"]
+pytest_plugins = ["fixtures.cli"]

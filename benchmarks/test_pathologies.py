@@ -20,13 +20,13 @@ from typing import Any
 import psycopg
 import pytest
 
-from fixtures.dataset import Seeded
 from ormbench.config import Settings
 from ormbench.pathologies import PATHOLOGIES, PROFILE, VARIANTS
 from ormbench.pathologies.connection import current_schema, dataset_hash, open_variant
 from ormbench.pathologies.paired import Pair, prepare_pair
 from ormbench.pathologies.report import figures, markdown_table
 from ormbench.pg import PgServer
+from ormbench.plugin.dataset import Seeded
 from ormbench.runinfo import versions
 
 pytestmark = pytest.mark.pathology
@@ -79,7 +79,8 @@ def pairs(
                 )
                 for which in VARIANTS
             }
-            current[name] = prepare_pair(pathology, runs)
+            settle_s = ormbench_settings.settle_ms / 1e3
+            current[name] = prepare_pair(pathology, runs, settle_s=settle_s)
         return current[name]
 
     try:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import pytest
 
-from benchmarks.conftest import GATE_PAGE_SIZES, GATE_SCENARIOS
+from fixtures.matrix import GATE_PAGE_SIZES, GATE_SCENARIOS
 from ormbench.plugin import session_state
 from ormbench.query.scenarios import LARGE_PAGE_SIZE, PAGE_SIZES, SCENARIOS
 from ormbench.response.measure import ResponseCase

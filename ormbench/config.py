@@ -133,7 +133,6 @@ class Setting:
     help: str
     default: Any
     parse: Callable[[str, str], Any] = _text
-    choices: tuple[str, ...] | None = None
 
     @property
     def option(self) -> str:
@@ -155,7 +154,6 @@ SETTINGS: tuple[Setting, ...] = (
         "else local binaries), url, docker or local",
         "auto",
         _choice(BACKENDS),
-        BACKENDS,
     ),
     Setting("pg_url", "URL of a running PostgreSQL server to use (backend 'url')", None),
     Setting("pg_image", "image for the docker backend", DEFAULT_PG_IMAGE),
@@ -226,8 +224,6 @@ SETTINGS: tuple[Setting, ...] = (
         "",
     ),
 )
-
-SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 
 
 @dataclass(frozen=True)

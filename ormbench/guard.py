@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError
 
 from ormbench.errors import OrmbenchError
 from ormbench.pg.redact import redact
+from ormbench.plugin import SESSION_KEY
 
 # pytest's exit code when ormbench cannot set up (also what pytest.UsageError gives).
 EXIT_SETUP = pytest.ExitCode.USAGE_ERROR
@@ -40,8 +41,6 @@ def server_death(config: pytest.Config, exc: BaseException) -> str | None:
     """If ``exc`` is a database error and the session's server no longer answers, why not."""
     if not isinstance(exc, DBAPIError | psycopg.Error):
         return None
-    from ormbench.plugin import SESSION_KEY
-
     state = config.stash.get(SESSION_KEY, None)
     server = None if state is None else state.server
     if server is None:

@@ -1,7 +1,8 @@
 """A server, ormbench's schema on it, and a seeded dataset: what every CLI command works on.
 
-The pytest fixtures build the same thing from the same functions; this is the context-manager
-form for code outside pytest.
+The one builder: the pytest fixtures (``ormbench.plugin``) and the commands assemble the profile,
+the schema's engine and the held dataset with the functions below; ``open_workspace`` is the
+context-manager form for code outside pytest.
 """
 
 from __future__ import annotations
@@ -10,13 +11,14 @@ import contextlib
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine
 
 from ormbench.config import Settings, parse_overrides
 from ormbench.data.profiles import Profile, get_profile
 from ormbench.data.roles import Roles, load_roles
-from ormbench.data.seed import DatasetInfo, open_dataset
+from ormbench.data.seed import DatasetInfo, DatasetReader, Progress, open_dataset
 from ormbench.db import make_engine, prepare_schema
 from ormbench.jsonload import get_loader
 from ormbench.pg import PgServer, provision
@@ -32,10 +34,46 @@ class Workspace:
     info: DatasetInfo
     roles: Roles
     engine: Engine
+    connect_timeout: float = 5.0
 
     def engine_for(self, loader: str) -> Engine:
         """An engine on the dataset whose connections decode JSON with ``loader``."""
-        return make_engine(self.server, self.schema, json_deserializer=get_loader(loader))
+        return make_engine(
+            self.server,
+            self.schema,
+            json_deserializer=get_loader(loader),
+            connect_timeout=self.connect_timeout,
+        )
+
+
+def configured_profile(settings: Settings) -> Profile:
+    """The profile chosen with --dataset and --dataset-set."""
+    return get_profile(settings.dataset, parse_overrides(settings.dataset_set))
+
+
+def schema_engine(
+    server: PgServer, settings: Settings, schema: str | None = None, **kwargs: Any
+) -> Engine:
+    """``schema`` (default --pg-schema) prepared as ormbench's on ``server``, and an Engine whose
+    connections see only it and give up after --pg-connect-timeout."""
+    schema = schema or settings.pg_schema
+    prepare_schema(server, schema, settings.pg_connect_timeout)
+    return make_engine(server, schema, connect_timeout=settings.pg_connect_timeout, **kwargs)
+
+
+@contextlib.contextmanager
+def held_dataset(
+    engine: Engine, profile: Profile, *, progress: Progress = False
+) -> Iterator[tuple[DatasetInfo, Roles, DatasetReader]]:
+    """The dataset seeded or reused by fingerprint, its roles, and its reader: held for reading
+    (a reseed waits) until the block ends."""
+    info, reader = open_dataset(engine, profile, progress=progress)
+    try:
+        with engine.connect() as conn:
+            roles = load_roles(conn)
+        yield info, roles, reader
+    finally:
+        reader.close()
 
 
 @contextlib.contextmanager
@@ -51,19 +89,21 @@ def open_server(settings: Settings) -> Iterator[PgServer]:
 @contextlib.contextmanager
 def open_workspace(settings: Settings, *, progress: bool | None = None) -> Iterator[Workspace]:
     """Server, schema and dataset (seeded or reused) for the configured profile."""
-    profile = get_profile(settings.dataset, parse_overrides(settings.dataset_set))
+    profile = configured_profile(settings)
     with open_server(settings) as server:
-        prepare_schema(server, settings.pg_schema, settings.pg_connect_timeout)
-        engine = make_engine(server, settings.pg_schema)
+        engine = schema_engine(server, settings)
         try:
             show = sys.stderr.isatty() if progress is None else progress
             # Held for reading while the command measures: a reseed waits for it to end.
-            info, reader = open_dataset(engine, profile, progress=show)
-            try:
-                with engine.connect() as conn:
-                    roles = load_roles(conn)
-                yield Workspace(server, settings.pg_schema, profile, info, roles, engine)
-            finally:
-                reader.close()
+            with held_dataset(engine, profile, progress=show) as (info, roles, _reader):
+                yield Workspace(
+                    server,
+                    settings.pg_schema,
+                    profile,
+                    info,
+                    roles,
+                    engine,
+                    settings.pg_connect_timeout,
+                )
         finally:
             engine.dispose()

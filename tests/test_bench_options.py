@@ -10,10 +10,10 @@ from collections.abc import Callable
 
 import pytest
 
-from fixtures.dataset import Seeded
+from fixtures.cli import REPO, subprocess_env
 from ormbench.pg import PgServer
+from ormbench.plugin.dataset import Seeded
 from ormbench.strategies import STRATEGIES
-from tests.conftest import REPO, subprocess_env
 
 STRATEGIES_FILE = str(REPO / "benchmarks" / "test_strategies.py")
 TWO_CASES = "(canonical-p10-orm_scalars or canonical-p10-core_text) and not reused"

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
+from fixtures.cli import REPO, subprocess_env
 from ormbench.measure.paired import FLOOR, Case
 from ormbench.strategies import STRATEGIES
-from tests.conftest import REPO, subprocess_env
 
 
 def test_matrix_ids_and_groups():

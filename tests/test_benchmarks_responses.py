@@ -9,17 +9,27 @@ import sys
 
 import pytest
 
-from benchmarks.conftest import GATE_PAGE_SIZES, GATE_SCENARIOS
+from fixtures.cli import REPO, subprocess_env
+from fixtures.matrix import GATE_PAGE_SIZES, GATE_SCENARIOS
 from ormbench.report.recommend import recommend, render_recommendation
 from ormbench.report.summary import render_summary
 from ormbench.response.measure import ResponseCase
 from ormbench.response.paths import PATHS
-from tests.conftest import REPO, subprocess_env
 
-# The repository's wiring: its fixture modules, and benchmarks/conftest.py's opt-in markers.
-PLUGINS = (REPO / "benchmarks" / "conftest.py").read_text() + (
-    REPO / "conftest.py"
-).read_text().split('"""', 2)[2]
+# The repository's wiring (benchmarks/conftest.py) and its opt-in markers (pyproject.toml).
+PLUGINS = (REPO / "benchmarks" / "conftest.py").read_text()
+OPT_IN = "ormbench_opt_in_markers = large responses infra pathology\n"
+
+
+def _wire(pytester: pytest.Pytester) -> None:
+    """The repository's wiring in ``pytester``'s directory, keeping any ini the test wrote."""
+    pytester.makeconftest(PLUGINS)
+    ini = pytester.path / "tox.ini"
+    written = ini.read_text() if ini.exists() else "[pytest]"
+    if OPT_IN.split("=")[0] not in written:
+        pytester.makeini(written.rstrip() + "\n" + OPT_IN)
+
+
 APP_PATHS = [p.name for p in PATHS if p.app]
 
 
@@ -33,7 +43,7 @@ def test_ids_extend_the_page_matrix() -> None:
 
 
 def _collect(pytester: pytest.Pytester, *args: str) -> list[str]:
-    pytester.makeconftest(PLUGINS)
+    _wire(pytester)
     pytester.makepyfile(test_responses=(REPO / "benchmarks" / "test_responses.py").read_text())
     result = pytester.runpytest_subprocess("--collect-only", "-q", "-p", "no:cacheprovider", *args)
     assert result.ret == 0, result.stdout.str()[-2000:] + result.stderr.str()[-2000:]
@@ -79,7 +89,7 @@ def test_response_from_env_and_ini(pg_pytester: pytest.Pytester, monkeypatch) ->
 
 def test_unknown_response_is_a_usage_error(pg_pytester: pytest.Pytester) -> None:
     """An unknown rendering is one line naming the choices, exit code 4."""
-    pg_pytester.makeconftest(PLUGINS)
+    _wire(pg_pytester)
     result = pg_pytester.runpytest_subprocess("--collect-only", "--response=xml")
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*unknown value 'xml' for --response; choose one of: pydantic*"])

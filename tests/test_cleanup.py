@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import subprocess_env
+from fixtures.cli import subprocess_env
 
 HOLDER = """
 import json, os, time
@@ -41,7 +41,6 @@ def _alive(pid: int) -> bool:
 
 def _session(tmp_path: Path, fail: bool) -> tuple[subprocess.Popen[str], dict[str, str]]:
     marker = tmp_path / "server.json"
-    (tmp_path / "conftest.py").write_text('pytest_plugins = ["fixtures.postgres"]\n')
     (tmp_path / "test_hold.py").write_text(HOLDER.format(marker=str(marker), fail=fail))
     env = subprocess_env(ORMBENCH_PG_BACKEND="local")
     proc = subprocess.Popen(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psycopg
 
-from tests.conftest import subprocess_env
+from fixtures.cli import subprocess_env
 from tests.test_cleanup import _alive
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, Engine, select, text
 
-from fixtures.dataset import Seeded
+from fixtures.cli import subprocess_env
 from ormbench.data import seed
 from ormbench.data.generate import iter_dataset
 from ormbench.data.models import (
@@ -31,7 +31,7 @@ from ormbench.data.profiles import PROFILES, get_profile
 from ormbench.data.roles import RARE_TAG_MIN_USER_ITEMS, load_roles
 from ormbench.data.seed import create_schema, ensure_dataset, fingerprint, seed_command
 from ormbench.pg import PgServer
-from tests.conftest import subprocess_env
+from ormbench.plugin.dataset import Seeded
 
 TINY = PROFILES["tiny"]
 # Primary key of each table, for a stable row order in checksums.

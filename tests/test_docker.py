@@ -20,11 +20,11 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from fixtures.cli import REPO, subprocess_env
 from ormbench.config import DEFAULT_PG_IMAGE, resolve
 from ormbench.errors import BackendError
 from ormbench.pg import provision, provision_explained
 from ormbench.pg.docker import docker_unavailable_reason
-from tests.conftest import REPO, subprocess_env
 
 ENGINE = os.environ.get("ORMBENCH_TEST_DOCKER_HOST", "")
 IMAGE = os.environ.get("ORMBENCH_TEST_PG_IMAGE") or DEFAULT_PG_IMAGE

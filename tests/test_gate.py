@@ -29,7 +29,7 @@ from ormbench.gate.calibrate import (
 from ormbench.gate.calibrate import render as render_calibration
 from ormbench.gate.config import GateConfig, load_config, parse_config
 from ormbench.gate.report import as_json
-from ormbench.gate.runs import merge
+from ormbench.gate.sides import merge
 from ormbench.gate.stats import scaled, shift
 from ormbench.gate.tiers import Decision, Outcome, Tier, budgets_only, dataset_names
 
@@ -622,7 +622,7 @@ def test_cli_exit_codes_and_summary(
 ) -> None:
     """exit 0 on pass, 1 on regression, 4 on unusable input, 5 when undecided; report in the
     step summary."""
-    from tests.conftest import subprocess_env
+    from fixtures.cli import subprocess_env
 
     summary = tmp_path / "summary.md"
     env = subprocess_env(GITHUB_STEP_SUMMARY=str(summary))

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from fixtures.cli import subprocess_env
 from ormbench.errors import EXIT_UNUSABLE, UnusableInputError
 from ormbench.gate.runs import MAX_DEPTH, MAX_RUN_BYTES, load_run
-from tests.conftest import subprocess_env
 from tests.test_gate import bench, run_doc
 
 

@@ -7,10 +7,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from fixtures.cli import REPO
 from ormbench.gate.config import load_config
 from ormbench.gate.looks import Side, measure, results_file, selection
 from ormbench.gate.tiers import Decision
-from tests.conftest import REPO
 from tests.test_gate_planted import SCHEMA, server_url  # noqa: F401 - server_url is a fixture
 
 # Two strategies and the floor of one group on `tiny`: small enough for the default suite.

@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 
+from fixtures.cli import REPO, subprocess_env
 from ormbench.errors import EXIT_INCONCLUSIVE, EXIT_REGRESSION
 from ormbench.pg import PgServer
 from ormbench.runinfo import PROTOCOL_VERSION
 from ormbench.strategies import BUILTIN_STRATEGIES, FAST_STRATEGIES
-from tests.conftest import REPO, subprocess_env
 
 # The benchmarks every planted run measures: one group, every strategy of the package.
 GROUP = "canonical-p100"

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
+from fixtures.cli import subprocess_env
 from ormbench.commands.gate import calibrate_pytest, known_only
 from ormbench.errors import ConfigError
 from ormbench.gate.config import Adaptive, GateConfig, load_config, parse_config
-from tests.conftest import subprocess_env
 
 REPO = Path(__file__).resolve().parent.parent
 WORKFLOW = REPO / ".github" / "workflows" / "perf.yml"

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from tests.conftest import subprocess_env
+from fixtures.cli import subprocess_env
 
 # Tests that log which side ran what, in the order it ran: benchmark rounds and a plain test.
 HEADER = """

@@ -21,7 +21,6 @@ import psycopg
 import pytest
 from sqlalchemy import Engine, text
 
-from fixtures.dataset import Seeded
 from ormbench.data.generate import iter_dataset
 from ormbench.measure.capture import Statement, capture
 from ormbench.measure.plans import PlanNode, diff_shapes, explain, plan_shapes, seq_scans
@@ -34,6 +33,7 @@ from ormbench.pathologies.paired import rows_differ
 from ormbench.pathologies.production_story import dbapi_handwritten_sql, orm_production_statement
 from ormbench.pathologies.rows import CREATOR_COLUMN, TAGS_COLUMN
 from ormbench.pg import PgServer
+from ormbench.plugin.dataset import Seeded
 from ormbench.query.oracle import Oracle
 from ormbench.query.scenarios import build_request
 from ormbench.strategies import StrategyContext, get_strategy, label

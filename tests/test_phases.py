@@ -12,7 +12,6 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy.orm import lazyload
 
-from fixtures.dataset import Seeded
 from ormbench.config import Settings
 from ormbench.data.models import ContentItem, User
 from ormbench.explain import analyze
@@ -26,6 +25,7 @@ from ormbench.measure.phases import (
     measure_phases,
 )
 from ormbench.pg import PgServer
+from ormbench.plugin.dataset import Seeded
 from ormbench.query.build import fetch_cursor, page_select
 from ormbench.query.scenarios import SCENARIOS, build_request
 from ormbench.query.spec import ContentRequest, Page

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event
 
-from fixtures.dataset import Seeded
 from ormbench.config import Settings
 from ormbench.db import make_engine
 from ormbench.measure.capture import Statement, capture
@@ -27,6 +26,7 @@ from ormbench.measure.plans import (
     seq_scans,
 )
 from ormbench.pg import PgServer
+from ormbench.plugin.dataset import Seeded
 from ormbench.query.build import fetch_cursor
 from ormbench.query.scenarios import build_request
 from ormbench.query.spec import ContentRequest

@@ -58,7 +58,6 @@ def test_terminal_rewrites_one_line_and_clears_it():
 def test_seeding_under_pytest_shows_through_capture(pg_pytester, pg_server: PgServer):
     """A pytest run that seeds prints its progress lines although output is captured."""
     schema = f"ormbench_t_{uuid.uuid4().hex[:10]}"
-    pg_pytester.makeconftest('pytest_plugins = ["fixtures.postgres", "fixtures.dataset"]\n')
     pg_pytester.makepyfile("def test_seeded(dataset):\n    assert dataset.info.counts\n")
     try:
         result = pg_pytester.runpytest_subprocess(

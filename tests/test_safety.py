@@ -27,7 +27,7 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
-from fixtures.dataset import Seeded
+from fixtures.cli import REPO, last_line, subprocess_env
 from ormbench.config import MAX_SCHEMA, derived_schema, resolve
 from ormbench.data.profiles import get_profile
 from ormbench.data.seed import META_DATASET, open_dataset
@@ -39,8 +39,8 @@ from ormbench.pg.connect import connect
 from ormbench.pg.local import find_bindir, postmaster_of, start_local
 from ormbench.pg.schema import drop_owned_schema
 from ormbench.pg.url import parse_url
+from ormbench.plugin.dataset import Seeded
 from ormbench.query.spec import Page
-from tests.conftest import REPO, last_line, subprocess_env
 from tests.test_cleanup import _alive
 
 EXAMPLES = REPO / "examples"
@@ -377,7 +377,6 @@ def test_needs(pg_engine, {extra}i):
 
 
 def _session(pytester: pytest.Pytester, *args: str, extra: str = "") -> pytest.RunResult:
-    pytester.makeconftest('pytest_plugins = ["fixtures.postgres", "fixtures.dataset"]\n')
     pytester.makepyfile(test_three=THREE_TESTS.format(extra=extra))
     return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args)
 
@@ -595,7 +594,6 @@ def test_hold(pg_server):
 
 def _killed_run(tmp_path: Path, state_dir: Path) -> dict[str, str]:
     """A pytest run on a local cluster, killed with SIGKILL: its cluster is left running."""
-    (tmp_path / "conftest.py").write_text('pytest_plugins = ["fixtures.postgres"]\n')
     (tmp_path / "test_hold.py").write_text(HOLD)
     env = subprocess_env(ORMBENCH_PG_BACKEND="local", ORMBENCH_STATE_DIR=str(state_dir))
     proc = subprocess.Popen(

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
-from ormbench.measure import paired, roundrobin
+from ormbench.measure import observe, paired, roundrobin
 from ormbench.measure.paired import Case, Prepared
 from ormbench.measure.roundrobin import round_robin
+from ormbench.pathologies import paired as pathology_paired
+from ormbench.pathologies.paired import Pair
 from ormbench.query.spec import Page
 
 
@@ -18,8 +22,8 @@ def events(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     def record(seconds: float) -> None:
         log.append(f"settle {seconds:g}")
 
-    monkeypatch.setattr(paired, "settle", record)
-    monkeypatch.setattr(roundrobin, "settle", record)
+    for module in (observe, paired, roundrobin, pathology_paired):
+        monkeypatch.setattr(module, "settle", record)
     return log
 
 
@@ -88,7 +92,7 @@ def test_the_floor_page_is_freed_after_the_clock_stops(
 ) -> None:
     """pytest-benchmark keeps the target's result past its timer; the floor's page must be
     freed outside its timed region too, or the floor alone pays for freeing a page."""
-    monkeypatch.setattr(paired.time, "perf_counter", lambda: events.append("clock") or 0.0)
+    monkeypatch.setattr(observe.time, "perf_counter", lambda: events.append("clock") or 0.0)
     prepared = Prepared(
         case=Case("canonical", 10, "orm_scalars"),
         target=lambda: Freed(events),  # type: ignore[arg-type,return-value]
@@ -114,3 +118,26 @@ def test_round_robin_frees_each_result_after_the_clock_stops(
     round_robin({"floor": lambda: Freed(events)}, "floor", rounds=6, settle_s=0.01)
     timed = events[events.index("settle 0.01") :]
     assert timed == ["settle 0.01", "clock", "clock", "freed"] * 6
+
+
+def test_a_pathology_partner_settles_and_is_freed_after_the_clock_stops(
+    events: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pathology pairs' partner round runs as the matrix's floor does: settle, clock,
+    freed after the clock, then the target's settle."""
+    monkeypatch.setattr(observe.time, "perf_counter", lambda: events.append("clock") or 0.0)
+    variant = SimpleNamespace(run=lambda: Freed(events))
+    pair = Pair(
+        pathology=None,  # type: ignore[arg-type]
+        runs={"bad": variant, "fixed": variant},  # type: ignore[dict-item]
+        pages={},
+        captures={},
+        calls={},
+        plans={},
+        once={},
+        rounds=1,
+        settle_s=0.01,
+    )
+    pair.partner("bad")()
+    assert events == ["settle 0.01", "clock", "clock", "freed", "settle 0.01"]
+    assert pair.partner_times["bad"] == [0.0]

@@ -17,17 +17,17 @@ import jsonschema
 import pytest
 from sqlalchemy import text
 
-from fixtures.dataset import Seeded
+from fixtures.cli import REPO, subprocess_env
 from ormbench.config import Settings
 from ormbench.data.models import LIST_COLUMNS, ContentItem
 from ormbench.explain import Comparison, StrategyReport, analyze, compare, explain_schema
 from ormbench.pg import PgServer
+from ormbench.plugin.dataset import Seeded
 from ormbench.query.build import fetch_cursor, page_select
 from ormbench.query.scenarios import build_request
 from ormbench.query.spec import ContentRequest, Page
 from ormbench.strategies import STRATEGIES, StrategyContext
 from ormbench.workspace import Workspace
-from tests.conftest import REPO, subprocess_env
 
 EXAMPLES = REPO / "examples"
 # The list columns as ORM attributes, for the page statement of a hand-made strategy.

@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 
 from ormbench.cli import command
-from ormbench.config import Settings, parse_overrides
-from ormbench.data.profiles import get_profile
+from ormbench.config import Settings
 from ormbench.data.seed import seed_command
-from ormbench.db import make_engine, prepare_schema
-from ormbench.workspace import open_server
+from ormbench.workspace import configured_profile, open_server, schema_engine
 
 
 def _seed_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,10 +24,9 @@ def _seed_arguments(parser: argparse.ArgumentParser) -> None:
     _seed_arguments,
 )
 def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
-    profile = get_profile(settings.dataset, parse_overrides(settings.dataset_set))
+    profile = configured_profile(settings)
     with open_server(settings) as server:
-        prepare_schema(server, settings.pg_schema, settings.pg_connect_timeout)
-        engine = make_engine(server, settings.pg_schema)
+        engine = schema_engine(server, settings)
         try:
             print(seed_command(engine, profile, progress=True, wait=not args.no_wait))
         finally:

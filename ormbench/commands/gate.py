@@ -26,7 +26,8 @@ from ormbench.config import SETTINGS, Settings
 from ormbench.errors import ConfigError
 from ormbench.gate.config import GateConfig, load_config
 from ormbench.gate.report import as_json, render
-from ormbench.gate.runs import DEFAULT_STORAGE, load_side
+from ormbench.gate.runs import DEFAULT_STORAGE
+from ormbench.gate.sides import load_side
 from ormbench.gate.tiers import budgets_only, compare
 
 # Where GitHub Actions collects a job's markdown summary.

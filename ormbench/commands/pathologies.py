@@ -18,16 +18,14 @@ import sys
 from pathlib import Path
 
 from ormbench.cli import command
-from ormbench.config import Resolved, Settings, derived_schema, parse_overrides
-from ormbench.data.profiles import get_profile
+from ormbench.config import Resolved, Settings, derived_schema
 from ormbench.data.seed import ensure_dataset
-from ormbench.db import make_engine, prepare_schema
 from ormbench.errors import ConfigError
 from ormbench.explain import render
 from ormbench.pathologies import PATHOLOGIES, PROFILE, get_pathology
 from ormbench.pathologies.diagnose import diagnose
 from ormbench.pathologies.report import load_benchmark_json, markdown_table
-from ormbench.workspace import open_server
+from ormbench.workspace import configured_profile, open_server, schema_engine
 
 
 def pathology_settings(settings: Settings) -> tuple[Settings, str]:
@@ -59,11 +57,10 @@ def cmd_pathologies(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError(f"--repeats must be a positive integer, got {args.repeats}")
     settings, schema = pathology_settings(settings)
     found = load_benchmark_json(args.bench) if args.bench else {}
-    profile = get_profile(settings.dataset, parse_overrides(settings.dataset_set))
+    profile = configured_profile(settings)
     verdicts: dict[str, str] = {}
     with open_server(settings) as server:
-        prepare_schema(server, schema, settings.pg_connect_timeout)
-        engine = make_engine(server, schema)
+        engine = schema_engine(server, settings, schema)
         try:
             ensure_dataset(engine, profile, progress=sys.stderr.isatty())
         finally:

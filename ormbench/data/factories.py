@@ -22,7 +22,8 @@ The factories are the one declaration of what a row looks like. They are used tw
   production-shaped); a column that has neither is an error, so a column added to a model
   without a declaration fails loudly.
 
-Declarations are cheap by design (measured.md): :class:`Drawn` calls a method of
+Declarations are cheap by design (generation's share of a seed: `python
+benchmarks/seed_rate.py --figures canonical`, phase ``generate``): :class:`Drawn` calls a method of
 :class:`Values` with a seeded ``random.Random``; ``factory.Sequence`` numbers unique names.
 No Faker provider is used (8x slower). Value functions draw only through ``rng.random()`` and
 ``rng.getrandbits()``, the two methods whose output Python keeps stable across versions for
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
 
 # The newest created_at of any dataset: a fixed epoch so that seeds never depend on now().
 EPOCH = dt.datetime(2025, 1, 1)
-# Seed of the random stream behind hand-made factory objects (reseed() to change it).
+# Seed of the random stream behind hand-made factory objects.
 FACTORY_SEED = 1
 # First sequence number of hand-made objects (datasets use 0..rows-1 for unique names).
 HAND_MADE_SEQUENCE_START = 1_000_000
@@ -300,11 +301,6 @@ class _Source:
 
 
 _FACTORY_SOURCE = _Source()
-
-
-def reseed(seed: int = FACTORY_SEED) -> None:
-    """Restart the random stream of hand-made factory objects (repeatable test cases)."""
-    _FACTORY_SOURCE.rng = random.Random(seed)
 
 
 class Drawn(factory.declarations.BaseDeclaration):

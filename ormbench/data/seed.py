@@ -12,7 +12,9 @@ A seed runs these phases (seconds of each in :attr:`DatasetInfo.phases`):
    0.70x the time of the same work done in turn). Content rows travel in binary COPY format,
    encoded by psycopg's C row formatter (about twice as fast as formatting text in Python);
    tag links, three short columns, as text. The cyclic GC is frozen and off meanwhile (it
-   would scan millions of young tuples for nothing: a third of generation time, measured.md).
+   would scan millions of young tuples for nothing, about a third of generation time: compare
+   phase ``generate`` of `python benchmarks/seed_rate.py --figures canonical` with the
+   ``_gc_paused()`` made a no-op).
    ``generate`` is the producer's busy time inside this phase.
 2. ``index``: per big table, primary key, indexes (created on the partitioned parent:
    PostgreSQL builds them per partition), foreign keys, then VACUUM ANALYZE, built once after
@@ -656,15 +658,6 @@ def open_dataset(
         f"the dataset changed {OPEN_ATTEMPTS} times while this run opened it: another "
         "process keeps reseeding the schema with other settings; give each its own --pg-schema"
     )
-
-
-def seed_dataset(engine: Engine, profile: Profile, *, progress: Progress = False) -> DatasetInfo:
-    """Seed ``profile`` unconditionally (truncating ormbench's tables) and mark it complete."""
-    wall = time.perf_counter()
-    create_schema(engine)
-    phases = {"schema": time.perf_counter() - wall}
-    with _dataset_lock(engine):
-        return _seed(engine, profile, progress=progress, wall=wall, phases=phases)
 
 
 def _timed(phases: dict[str, float], name: str) -> Callable[[], None]:

@@ -23,6 +23,7 @@ from sqlalchemy import Engine
 from ormbench.explain.mechanisms import Finding, find, verdict
 from ormbench.measure.capture import Capture, Statement, capture
 from ormbench.measure.counters import STRATEGY_OWNER, Profile, peak_memory, profile
+from ormbench.measure.observe import warm
 from ormbench.measure.phases import PhaseTable, measure_phases
 from ormbench.measure.plans import (
     FACT_SETTINGS,
@@ -41,8 +42,6 @@ from ormbench.query.spec import ContentRequest, Page
 from ormbench.strategies import Strategy, StrategyContext, get_strategy, label
 from ormbench.workspace import Workspace
 
-# Untimed executions before the capture, so it records a warm execution's statements.
-WARMUP = 2
 # Round trips timed to price one (``SELECT 1`` on the page's own engine); the median counts.
 RTT_SAMPLES = 21
 
@@ -94,8 +93,7 @@ def observe(
     engine: Engine, run: Callable[[], Page], own_files: dict[str, str] | None = None
 ) -> Observation:
     """Observe ``run`` (one page on ``engine``) once warm, in every way explain reports."""
-    for _ in range(WARMUP):
-        run()
+    warm(run)
     with capture(engine) as captured:
         page = run()
     modes = probe_plan_modes(engine, run)
@@ -255,7 +253,6 @@ def analyze(
 
 
 __all__ = [
-    "WARMUP",
     "Observation",
     "StrategyReport",
     "analyze",

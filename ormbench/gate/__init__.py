@@ -19,7 +19,8 @@ The ``ormbench gate``, ``gate-args``, ``gate-run``, ``history`` and ``calibrate`
 
 from ormbench.gate.config import GateConfig, load_config
 from ormbench.gate.report import as_json, render
-from ormbench.gate.runs import Bench, Run, load_run, load_side
+from ormbench.gate.runs import Bench, Run, load_run
+from ormbench.gate.sides import load_side
 from ormbench.gate.tiers import GateResult, Outcome, Tier, Verdict, compare
 
 __all__ = [

@@ -33,7 +33,8 @@ from scipy.stats import beta
 
 from ormbench.errors import UnusableInputError
 from ormbench.gate.config import GateConfig, Thresholds
-from ormbench.gate.runs import Run, load_run, merge
+from ormbench.gate.runs import Run, load_run
+from ormbench.gate.sides import merge
 from ormbench.gate.stats import scaled
 from ormbench.gate.tiers import FLOOR, Outcome, Tier, compare, resolution, timing_verdict
 

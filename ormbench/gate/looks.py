@@ -27,7 +27,7 @@ from pathlib import Path
 from ormbench.errors import UnusableInputError
 from ormbench.gate import turns
 from ormbench.gate.config import GateConfig
-from ormbench.gate.runs import load_side
+from ormbench.gate.sides import load_side
 from ormbench.gate.tiers import GateResult, Verdict, compare
 
 # The turn-taking plugin's module name once copied beside the runs (importable by any side).

@@ -2,24 +2,23 @@
 
 Every timed round of a strategy is paired with an execution of ``dbapi_fetchall`` on the same
 request, adjacent in time, outside the timed region. The per-round ratio cancels the machine's
-drift; its median and 95% interval are the primary figures (measured.md: sequential runs read
-a 2.0x ratio as 1.2x).
+drift; its median and 95% interval are the primary figures (sequential runs read a 2.0x ratio
+as 1.2x: time ``orm_scalars`` and ``dbapi_fetchall`` in two separate `pytest --benchmark-only
+-k` runs and divide their medians, against the paired ``ratio`` of one run).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
-from ormbench.measure.capture import Capture, capture
-from ormbench.measure.counters import call_count, peak_memory
-from ormbench.measure.plans import plan_shapes
+from ormbench.measure.capture import Capture
+from ormbench.measure.observe import Observed, Subject, observe, once_s, paired_rounds, timed, warm
 from ormbench.measure.settle import SETTLE_S, settle
-from ormbench.measure.stats import median_ci, paired_ratios, rounds_within
+from ormbench.measure.stats import median_ci, paired_ratios
 from ormbench.query.spec import ContentRequest, Page
-from ormbench.strategies import StrategyContext, get_strategy
+from ormbench.strategies import StrategyContext, get_strategy, label
 
 # The floor every ratio is measured against.
 FLOOR = "dbapi_fetchall"
@@ -31,8 +30,6 @@ ROUND_BUDGET_S = 0.5
 # (the budget governs: 1 s of a 10-row page is about 35 rounds).
 MIN_ROUNDS = 15
 MAX_ROUNDS = 2000
-# Untimed executions (strategy and floor) before the first timed round.
-WARMUP = 2
 
 
 @dataclass(frozen=True)
@@ -78,6 +75,33 @@ class Prepared:
     # Seconds of idle before each timed execution, the target's and the floor's (SETTLE_S).
     settle_s: float = SETTLE_S
 
+    @classmethod
+    def observed(
+        cls,
+        case: Case,
+        target: Callable[[], Any],
+        floor: Callable[[], Any],
+        page: Page,
+        seen: Observed,
+        rounds: int,
+        settle_s: float,
+        **more: Any,
+    ) -> Self:
+        """A case prepared from what ``observe`` saw of its target."""
+        return cls(
+            case,
+            target,
+            floor,
+            page,
+            seen.capture,
+            seen.calls,
+            seen.peak_bytes,
+            rounds,
+            plans=seen.plans,
+            settle_s=settle_s,
+            **more,
+        )
+
     def before(self) -> None:
         """pedantic's setup: the floor runs before the target in even rounds; then the target's
         settle, so that its timer starts after the same idle in every round."""
@@ -97,11 +121,7 @@ class Prepared:
         self.paired_rounds += 1
 
     def _time_floor(self) -> None:
-        settle(self.settle_s)
-        start = time.perf_counter()
-        page = self.floor()  # kept past the clock, as pytest-benchmark keeps the target's
-        self.floor_times.append(time.perf_counter() - start)
-        del page  # freed outside the timed region: freeing a page is not loading it
+        timed(self.floor, self.floor_times, self.settle_s)
 
 
 def prepare(
@@ -124,23 +144,11 @@ def prepare(
     def floor() -> Page:
         return floor_fn(ctx, req)
 
-    for _ in range(WARMUP):
-        page, expected = target(), floor()
+    page, expected = warm(target, floor)
     _check_page(case, page, expected)
-    with capture(ctx.engine) as captured:
-        target()
-    # EXPLAIN (no ANALYZE) of exactly the captured statements, outside every timed region.
-    plans = [s.as_dict() for s in plan_shapes(ctx.engine, captured.statements) if s is not None]
-    calls = call_count(target)
-    peak = peak_memory(target)
-    start = time.perf_counter()
-    target()
-    floor()
-    once = time.perf_counter() - start
-    rounds = rounds_within(budget_s, once + 2 * settle_s, min_rounds, MAX_ROUNDS)
-    return Prepared(
-        case, target, floor, page, captured, calls, peak, rounds, plans=plans, settle_s=settle_s
-    )
+    seen = observe(Subject(case.strategy, label(strategy), target, ctx.engine))
+    rounds = paired_rounds(budget_s, once_s(target, floor), settle_s, min_rounds, MAX_ROUNDS)
+    return Prepared.observed(case, target, floor, page, seen, rounds, settle_s)
 
 
 def check_once(case: Case, ctx: StrategyContext, req: ContentRequest) -> Page:

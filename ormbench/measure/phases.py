@@ -98,6 +98,7 @@ from sqlalchemy.pool import QueuePool
 from ormbench.db import make_engine
 from ormbench.jsonload import CountingLoader, JsonLoads, get_loader
 from ormbench.measure.capture import Statement, capture
+from ormbench.measure.observe import WARMUP
 from ormbench.measure.plans import (
     GATHER_NODES,
     PlanNode,
@@ -153,8 +154,6 @@ COLD_BUDGET_S = 2.0
 # up to this many repeats or this many more seconds, whichever comes first.
 MAX_EXTENDED_REPEATS = 241
 EXTEND_BUDGET_S = 10.0
-# Untimed executions on each engine before warm measurements (the first one compiles).
-WARMUP = 2
 # Statements per execution above which each is EXPLAINed once per table, not once per repeat
 # (an N+1 page of 1000 rows would otherwise EXPLAIN thousands of statements per repeat).
 SERVER_REPEAT_LIMIT = 20

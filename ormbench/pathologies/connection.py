@@ -284,7 +284,7 @@ def open_variant(
     """
     variant = pathology.variant(which)
     spec = variant.connection
-    plain = make_engine(server, schema)
+    plain = make_engine(server, schema, connect_timeout=timeout)
     try:
         with plain.connect() as conn:
             roles = load_roles(conn)
@@ -296,7 +296,9 @@ def open_variant(
         search_path.insert(0, ensure_unindexed_copy(server, schema, timeout))
     prime = prime_statements(server, schema, variant, roles, loader)
     kwargs = engine_kwargs(search_path, spec, prime)
-    engine = make_engine(server, schema, json_deserializer=get_loader(loader), **kwargs)
+    engine = make_engine(
+        server, schema, json_deserializer=get_loader(loader), connect_timeout=timeout, **kwargs
+    )
     try:
         yield VariantRun(variant, req, engine, StrategyContext(engine), schema, kwargs)
     finally:

@@ -11,22 +11,19 @@ paired), so pytest-benchmark's table shows the two side by side in one group.
 from __future__ import annotations
 
 import statistics
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ormbench.measure.capture import Capture, capture
-from ormbench.measure.counters import call_count
+from ormbench.measure.capture import Capture
+from ormbench.measure.observe import Subject, observe, once_s, paired_rounds, timed, warm
 from ormbench.measure.paired import PageMismatch
-from ormbench.measure.plans import plan_shapes
+from ormbench.measure.settle import SETTLE_S, settle
 from ormbench.measure.stats import median_ci
 from ormbench.pathologies.base import VARIANTS, Pathology
 from ormbench.pathologies.connection import VariantRun
 from ormbench.query.spec import Page
 
-# Untimed executions of each variant before the first pair (compile, warm caches, prime).
-WARMUP = 2
 # Seconds of paired executions one benchmark aims for.
 PAIR_BUDGET_S = 8.0
 # Bounds on pairs: 7 is the fewest with a 95% interval inside the range of the samples; the
@@ -66,20 +63,23 @@ class Pair:
     once: dict[str, float]
     rounds: int
     partner_times: dict[str, list[float]] = field(default_factory=dict)
+    # Seconds of idle before each timed execution, the target's and its partner's (SETTLE_S).
+    settle_s: float = SETTLE_S
 
     def target(self, which: str) -> Callable[[], Page]:
         """The timed function of ``which``'s benchmark."""
         return self.runs[which].run
 
     def partner(self, which: str) -> Callable[[], None]:
-        """Pedantic's setup for ``which``'s benchmark: the other variant, timed."""
+        """Pedantic's setup for ``which``'s benchmark: the other variant, settled and timed,
+        its page freed after the clock; then the target's settle (as the strategy matrix
+        pairs a strategy with the floor)."""
         run = self.runs[other(which)].run
         times = self.partner_times.setdefault(which, [])
 
         def setup() -> None:
-            start = time.perf_counter()
-            run()
-            times.append(time.perf_counter() - start)
+            timed(run, times, self.settle_s)
+            settle(self.settle_s)
 
         return setup
 
@@ -112,14 +112,13 @@ class Pair:
         }
 
 
-def prepare_pair(pathology: Pathology, runs: dict[str, VariantRun]) -> Pair:
+def prepare_pair(
+    pathology: Pathology, runs: dict[str, VariantRun], *, settle_s: float = SETTLE_S
+) -> Pair:
     """Warm both variants, check they return the same rows, size the rounds, and record each
     variant's statements, plan shapes and Python call count (the gate's exact and
     near-deterministic tiers read them as they read the strategy matrix's)."""
-    pages: dict[str, Page] = {}
-    for _ in range(WARMUP):
-        for which in VARIANTS:
-            pages[which] = runs[which].run()
+    pages = dict(zip(VARIANTS, warm(*(runs[which].run for which in VARIANTS)), strict=True))
     if pathology.same_rows:
         problems = rows_differ(pages["bad"], pages["fixed"])
         if problems:
@@ -132,20 +131,14 @@ def prepare_pair(pathology: Pathology, runs: dict[str, VariantRun]) -> Pair:
     plans: dict[str, list[dict[str, Any]]] = {}
     once: dict[str, float] = {}
     for which in VARIANTS:
-        engine = runs[which].engine
-        with capture(engine) as captured:
-            runs[which].run()
-        captures[which] = captured
-        plans[which] = [
-            s.as_dict() for s in plan_shapes(engine, captured.statements) if s is not None
-        ]
-        calls[which] = call_count(runs[which].run)
-        start = time.perf_counter()
-        runs[which].run()
-        once[which] = time.perf_counter() - start
-    per_pair = once["bad"] + once["fixed"]
-    rounds = max(MIN_PAIRS, min(MAX_PAIRS, int(PAIR_BUDGET_S / max(per_pair, 1e-6))))
-    return Pair(pathology, runs, pages, captures, calls, plans, once, rounds)
+        run = runs[which]
+        seen = observe(Subject(which, run.variant.label, run.run, run.engine), memory=False)
+        captures[which], plans[which], calls[which] = seen.capture, seen.plans, seen.calls
+        once[which] = once_s(run.run)
+    rounds = paired_rounds(
+        PAIR_BUDGET_S, once["bad"] + once["fixed"], settle_s, MIN_PAIRS, MAX_PAIRS
+    )
+    return Pair(pathology, runs, pages, captures, calls, plans, once, rounds, settle_s=settle_s)
 
 
 __all__ = [

@@ -9,26 +9,21 @@ target's body must decode to the floor's page.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ormbench.measure.capture import capture
-from ormbench.measure.counters import call_count, peak_memory
+from ormbench.measure.observe import Subject, observe, once_s, paired_rounds, warm
 from ormbench.measure.paired import (
     DEFAULT_LOADER,
     MAX_ROUNDS,
     MIN_ROUNDS,
     ROUND_BUDGET_S,
-    WARMUP,
     PageMismatch,
     Prepared,
     extra_info,
 )
-from ormbench.measure.plans import plan_shapes
 from ormbench.measure.settle import SETTLE_S
-from ormbench.measure.stats import rounds_within
 from ormbench.query.spec import ContentRequest, Page
 from ormbench.response.decode import decode_body
 from ormbench.response.paths import FLOOR_PATH, get_path
@@ -97,30 +92,18 @@ def prepare_response(
     def floor() -> bytes:
         return floor_path.body(ctx, req)
 
-    for _ in range(WARMUP):
-        got, expected = body(), floor()
+    got, expected = warm(body, floor)
     page = _checked_page(case, req, got, expected)
-    with capture(ctx.engine) as captured:
-        body()
-    plans = [shape.as_dict() for shape in plan_shapes(ctx.engine, captured.statements)]
-    calls = call_count(body)
-    peak = peak_memory(body)
-    start = time.perf_counter()
-    body()
-    floor()
-    once = time.perf_counter() - start
-    rounds = rounds_within(budget_s, once + 2 * settle_s, min_rounds, MAX_ROUNDS)
-    return PreparedResponse(
+    seen = observe(Subject(case.strategy, case.strategy, body, ctx.engine))
+    rounds = paired_rounds(budget_s, once_s(body, floor), settle_s, min_rounds, MAX_ROUNDS)
+    return PreparedResponse.observed(
         case,  # type: ignore[arg-type]  # a ResponseCase has every field Prepared reads
-        body,  # type: ignore[arg-type]
-        floor,  # type: ignore[arg-type]
+        body,
+        floor,
         page,
-        captured,
-        calls,
-        peak,
+        seen,
         rounds,
-        plans=plans,
-        settle_s=settle_s,
+        settle_s,
         body_bytes=len(got),
     )
 

@@ -1,12 +1,16 @@
-"""The pytest plugin: options, the session's server, and what it prints in the header.
+"""The pytest plugin: options, the session's server, its fixtures and the opt-in markers.
 
-Loaded through the ``pytest11`` entry point. The server is provisioned once per session, and
-only when a collected test needs it (any test using ``pg_server``), so a run of pure unit tests
-starts no PostgreSQL. Fixtures live in the repository's ``fixtures/`` package.
+Loaded through the ``pytest11`` entry point, so any repository that installs ormbench gets it
+whole: the fixtures live in this package (``postgres``: the server and its engines,
+``dataset``: the seeded data, ``bench``: the paired benchmark and the summary, ``responses``:
+the paired response benchmark), registered below through ``pytest_plugins``. The server is
+provisioned by the session-scoped ``pg_server`` fixture, so a run of pure unit tests starts no
+PostgreSQL; ``ormbench.guard`` ends a session whose setup fails or whose server dies.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from dataclasses import dataclass
@@ -14,11 +18,23 @@ from types import FrameType
 from typing import Any
 
 import pytest
+from _pytest.mark.expression import Expression
 
 from ormbench.config import SETTINGS, Settings, resolve
 from ormbench.errors import OrmbenchError
 from ormbench.pg import PgServer, provision_explained
 from ormbench.runinfo import protocol, versions
+
+# Registered with this module (pytest imports each once, by name, whatever else lists it).
+pytest_plugins = [
+    "ormbench.guard",
+    "ormbench.plugin.postgres",
+    "ormbench.plugin.dataset",
+    "ormbench.plugin.bench",
+    "ormbench.plugin.responses",
+]
+# The ini option listing markers whose tests run only when ``-m`` selects them.
+OPT_IN_INI = "ormbench_opt_in_markers"
 
 
 @dataclass
@@ -28,6 +44,8 @@ class OrmbenchSession:
     settings: Settings
     server: PgServer | None = None
     why: str = ""
+    # Whether the header lines describing the server were printed.
+    announced: bool = False
     # The gate's report for --ormbench-compare, printed in the terminal summary.
     compare_report: str = ""
     _previous_sigterm: Any = None
@@ -51,6 +69,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         where = f"[env {s.env}, ini {s.ini}, default {s.default!r}]"
         group.addoption(s.option, dest=f"ormbench_{s.name}", default=None, help=f"{s.help} {where}")
         parser.addini(s.ini, help=s.help, default=None)
+    parser.addini(
+        OPT_IN_INI,
+        type="args",
+        default=[],
+        help="markers whose tests are off unless the -m expression selects them by name "
+        "(slow or big variants)",
+    )
     group.addoption(
         "--ormbench-compare",
         metavar="RUN",
@@ -81,11 +106,6 @@ def _sigterm_to_interrupt(signum: int, frame: FrameType | None) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     state = OrmbenchSession(settings_from_config(config))
     config.stash[SESSION_KEY] = state
-    config.addinivalue_line("markers", "needs_pg: the test uses ormbench's PostgreSQL server")
-    from ormbench import guard
-
-    if not config.pluginmanager.is_registered(guard):
-        config.pluginmanager.register(guard, "ormbench-guard")
     if hasattr(signal, "SIGTERM") and _is_main_thread():
         state._previous_sigterm = signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
 
@@ -119,17 +139,51 @@ def server_lines(state: OrmbenchSession) -> list[str]:
     ]
 
 
-def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> list[str]:
-    """Start the server here when a test needs it, so its description heads the run."""
-    if config.option.collectonly or not any(
-        "pg_server" in getattr(item, "fixturenames", ()) for item in items
-    ):
-        return []
-    state = session_state(config)
-    try:
-        return server_lines(state)
-    except OrmbenchError as exc:
-        raise pytest.UsageError(str(exc)) from None
+def announce(config: pytest.Config, state: OrmbenchSession) -> None:
+    """Print the server's header lines once, on pytest's terminal past output capture."""
+    if state.announced:
+        return
+    state.announced = True
+    tr = config.pluginmanager.get_plugin("terminalreporter")
+    if tr is None:
+        return
+    capman = config.pluginmanager.get_plugin("capturemanager")
+    with capman.global_and_fixture_disabled() if capman else contextlib.nullcontext():
+        tr.ensure_newline()
+        for line in server_lines(state):
+            tr.write_line(line)
+
+
+def _evaluates(expression: Expression, names: set[str]) -> bool:
+    return expression.evaluate(lambda name, /, **kwargs: name in names)
+
+
+def opted_out(markexpr: str, item_markers: set[str], opt_in: set[str]) -> bool:
+    """Whether an item carrying opt-in markers stays off: ``markexpr`` would select it just as
+    well without one of them, i.e. the expression does not ask for that marker."""
+    mine = item_markers & opt_in
+    if not mine:
+        return False
+    if not markexpr:
+        return True
+    expression = Expression.compile(markexpr)
+    return any(_evaluates(expression, item_markers - {m}) for m in mine)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Opt-in markers (ini ``ormbench_opt_in_markers``): their tests run only when selected."""
+    opt_in = set(config.getini(OPT_IN_INI))
+    if not opt_in:
+        return
+    markexpr = config.getoption("markexpr") or ""
+    keep, drop = [], []
+    for item in items:
+        names = {m.name for m in item.iter_markers()}
+        (drop if opted_out(markexpr, names, opt_in) else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 def _comparing_with_server_runs(config: pytest.Config) -> bool:
@@ -187,7 +241,8 @@ def gate_against(config: pytest.Config, base: str) -> tuple[str, int]:
     from ormbench.errors import EXIT_INCONCLUSIVE, UnusableInputError
     from ormbench.gate.config import load_config
     from ormbench.gate.report import render
-    from ormbench.gate.runs import load_run, load_side
+    from ormbench.gate.runs import load_run
+    from ormbench.gate.sides import load_side
     from ormbench.gate.tiers import compare
 
     bs = getattr(config, "_benchmarksession", None)
