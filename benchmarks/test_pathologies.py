@@ -127,9 +127,13 @@ def test_pathology(
     """One side of one pathology, each round paired with the other side."""
     pair = pairs(name)
     benchmark.group = f"pathology-{pair.pathology.number}-{name}"
+    armed = pair.generic_counts()
     benchmark.pedantic(
         pair.target(which), setup=pair.partner(which), rounds=pair.rounds, iterations=1
     )
+    # Both variants run once a round (one timed, one paired): a primed trap must have run its
+    # generic plan every round, or the figures are not the trap's.
+    pair.check_trap(armed, pair.rounds)
     info = {**pair.extra_info(which, list(benchmark.stats.stats.data)), **run_identity}
     benchmark.extra_info.update(info)
     results.append(info)

@@ -13,6 +13,7 @@ catching the hand-written SQL), and that traps never touch the shared dataset.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
@@ -29,7 +30,7 @@ from ormbench.pathologies import connection as trap
 from ormbench.pathologies.__main__ import main as pathologies_main
 from ormbench.pathologies.diagnose import Diagnosis, diagnose
 from ormbench.pathologies.exact_count import TOTAL_CAP
-from ormbench.pathologies.paired import rows_differ
+from ormbench.pathologies.paired import prepare_pair, rows_differ
 from ormbench.pathologies.production_story import dbapi_handwritten_sql, orm_production_statement
 from ormbench.pathologies.rows import CREATOR_COLUMN, TAGS_COLUMN
 from ormbench.pg import PgServer
@@ -387,6 +388,34 @@ def test_production_story(diagnosed: Callable[[str], Diagnosis]) -> None:
     assert "[1] generic plan -> custom plan" in c.plan_diff
     assert "items" in d.bad.report.page.column("source_type")
     assert "items" not in d.fixed.report.page.column("source_type")
+
+
+@pathology
+@pytest.mark.parametrize("name", ["generic_plan", "production_story"])
+def test_prepared_pair_keeps_the_generic_plan_armed(
+    canonical: Seeded, pg_server: PgServer, name: str
+) -> None:
+    """After prepare_pair (capture, plan shapes, call count), the bad variant's pooled
+    connection still runs its primed generic plan; once its prepared statements are gone,
+    check_trap fails loudly instead of letting a custom plan be timed as the trap."""
+    schema = trap.current_schema(canonical.engine)
+    pathology = get_pathology(name)
+    with contextlib.ExitStack() as stack:
+        runs = {
+            which: stack.enter_context(trap.open_variant(pg_server, schema, pathology, which))
+            for which in VARIANTS
+        }
+        pair = prepare_pair(pathology, runs)
+        before = pair.generic_counts()
+        assert list(before) == ["bad"] and before["bad"] > 0
+        runs["bad"].run()
+        pair.check_trap(before, 1)
+        with runs["bad"].engine.connect() as conn:
+            conn.connection.dbapi_connection.execute("DEALLOCATE ALL", prepare=False)
+        lost = pair.generic_counts()
+        runs["bad"].run()
+        with pytest.raises(trap.TrapNotArmed, match="ran 0 generic plans"):
+            pair.check_trap(lost, 1)
 
 
 def test_every_pathology_has_a_diagnosis_test() -> None:

@@ -329,3 +329,49 @@ def test_paired_extra_info_carries_the_plans(tiny: Seeded) -> None:
     assert len(info["plans"]) == info["statements"] == 1
     (statement,) = _captured(tiny.engine, "orm_scalars", req)
     assert PlanNode.from_dict(info["plans"][0]) == plan_shapes(tiny.engine, [statement])[0]
+
+
+def _prepared(engine: Engine) -> list[tuple[int, str, int]]:
+    """(backend pid, name, generic_plans) of the pooled connection's prepared page queries
+    (prepare_threshold=0 prepares the dialect's own first queries too: not these)."""
+    with engine.connect() as conn:
+        # prepare=False: this query must not become one of the statements it lists.
+        rows = (
+            conn.connection.dbapi_connection.execute(
+                "SELECT pg_backend_pid(), name, generic_plans FROM pg_prepared_statements "
+                "WHERE NOT from_sql AND statement LIKE '%content_items%' ORDER BY name",
+                prepare=False,
+            )
+        ).fetchall()
+    return [tuple(row) for row in rows]
+
+
+def test_plan_shapes_leave_the_pooled_connections_prepared_statements(
+    pg_server: PgServer, ormbench_settings: Settings, tiny: Seeded
+) -> None:
+    """The replay behind plan_shapes never touches the pooled connection: its prepared
+    statement (a primed generic plan, as the generic_plan pathology's) survives, same name,
+    same backend, and the next execution runs it again (generic_plans one up)."""
+    engine = make_engine(
+        pg_server, f"{ormbench_settings.pg_schema}_tiny", isolation_level="AUTOCOMMIT"
+    )
+
+    @event.listens_for(engine, "connect")
+    def setup(dbapi_connection: Any, record: Any) -> None:
+        dbapi_connection.prepare_threshold = 0
+        dbapi_connection.execute("SET plan_cache_mode = force_generic_plan")
+
+    try:
+        fn = get_strategy("dbapi_fetchall")
+        ctx = StrategyContext(engine)
+        req = _request(tiny)
+        statements = _captured(engine, "dbapi_fetchall", req)
+        [(pid, name, generic)] = _prepared(engine)
+        assert generic == 1
+        (shape,) = plan_shapes(engine, statements)
+        assert shape is not None and shape.node_type == "Limit"
+        fn(ctx, req)
+        assert _prepared(engine) == [(pid, name, generic + 1)]
+        assert engine.pool.checkedin() == 1  # the replay's connection never joined the pool
+    finally:
+        engine.dispose()

@@ -208,10 +208,26 @@ def plan_shape(conn: Any, statement: Statement) -> PlanNode:
 
 
 def plan_shapes(engine: Engine, statements: Sequence[Statement]) -> list[PlanNode | None]:
-    """Shapes of the statements, replayed in order (``replay``) on one pooled connection:
-    None for a statement that is not a query or could not be explained."""
-    with engine.connect() as conn:
-        replayed = replay(conn, statements)
+    """Shapes of the statements, replayed in order (``replay``): None for a statement that is
+    not a query or could not be explained.
+
+    The replay runs on a connection of its own, closed afterwards: opened by a copy of
+    ``engine``'s pool (``Pool.recreate``: same connect arguments and connect events, so
+    primed as every connection of ``engine`` is), never by the pool the strategy runs from.
+    The replay's rollback makes psycopg forget its prepared statements and send DEALLOCATE
+    ALL; on a pooled connection that would silently disarm a primed generic plan (the
+    ``generic_plan`` pathology) before its timing. A second checkout of ``engine`` would not
+    do either: its pool would keep two connection records and hand them out in turn.
+    """
+    pool = engine.pool.recreate()
+    try:
+        conn = pool.connect()
+        try:
+            replayed = replay(conn, statements)
+        finally:
+            conn.close()
+    finally:
+        pool.dispose()
     return [normalize(r.document) if r.document else None for r in replayed]
 
 

@@ -144,6 +144,37 @@ def _check_generic(conn: psycopg.Connection, executions: int) -> None:
         )
 
 
+def generic_plans(engine: Engine) -> int:
+    """Generic plans run so far by the prepared statements of ``engine``'s pooled connection.
+
+    Read with an unprepared statement; a connection that is not autocommit commits the read,
+    since a rollback (the pool's reset) makes psycopg deallocate every prepared statement.
+    """
+    with engine.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        row = raw.execute(
+            "SELECT coalesce(sum(generic_plans), 0) FROM pg_prepared_statements WHERE NOT from_sql",
+            prepare=False,
+        ).fetchone()
+        if not raw.autocommit:
+            raw.commit()
+    return int(row[0]) if row else 0
+
+
+def check_generic_ran(engine: Engine, before: int, executions: int, label: str) -> None:
+    """Raise ``TrapNotArmed`` unless ``engine`` ran a generic plan in each of ``executions``
+    since ``generic_plans`` read ``before`` (checked around the timed rounds, so a trap lost
+    on the way, e.g. prepared statements deallocated, fails loudly instead of timing the fix)."""
+    after = generic_plans(engine)
+    if after - before < executions:
+        raise TrapNotArmed(
+            f"{label}: {executions} timed executions ran {after - before} generic plans "
+            f"(pg_prepared_statements.generic_plans {before} -> {after}): the primed prepared "
+            "statement was lost or re-planned, so the timing is not the trap's; something "
+            "deallocated it (a rollback on the timed connection) or the dataset changed"
+        )
+
+
 @dataclass(frozen=True)
 class Trap:
     """What ``TrapPlugin`` applies to every connection of an engine (``engine_kwargs``)."""
@@ -311,10 +342,12 @@ __all__ = [
     "TrapNotArmed",
     "TrapPlugin",
     "VariantRun",
+    "check_generic_ran",
     "current_schema",
     "dataset_hash",
     "engine_kwargs",
     "ensure_unindexed_copy",
+    "generic_plans",
     "open_variant",
     "prime_statements",
     "unindexed_schema",

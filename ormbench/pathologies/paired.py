@@ -21,7 +21,7 @@ from ormbench.measure.paired import PageMismatch
 from ormbench.measure.settle import SETTLE_S, settle
 from ormbench.measure.stats import median_ci
 from ormbench.pathologies.base import VARIANTS, Pathology
-from ormbench.pathologies.connection import VariantRun
+from ormbench.pathologies.connection import VariantRun, check_generic_ran, generic_plans
 from ormbench.query.spec import Page
 
 # Seconds of paired executions one benchmark aims for.
@@ -82,6 +82,22 @@ class Pair:
             settle(self.settle_s)
 
         return setup
+
+    def generic_counts(self) -> dict[str, int]:
+        """Generic plans run so far by each variant that expects one (its primed trap)."""
+        return {
+            which: generic_plans(run.engine)
+            for which, run in self.runs.items()
+            if run.variant.connection.expect_generic
+        }
+
+    def check_trap(self, before: dict[str, int], executions: int) -> None:
+        """Raise ``TrapNotArmed`` unless each variant that expects a generic plan ran one in
+        each of its ``executions`` since ``before`` (``generic_counts``): the timed rounds
+        measured the trap, not a connection that lost it."""
+        for which, count in before.items():
+            label = f"pathology {self.pathology.name}, {which}"
+            check_generic_ran(self.runs[which].engine, count, executions, label)
 
     def extra_info(self, which: str, round_times: list[float]) -> dict[str, Any]:
         """Figures saved with ``which``'s benchmark: bad/fixed ratio, both medians, evidence."""
