@@ -21,6 +21,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ormbench.report.table import text_table
+
 # Names kept literal so that reading a report needs no database packages.
 PAGE_FLOOR = "dbapi_fetchall"
 PAGE_PRODUCTION = "orm_scalars"
@@ -150,7 +152,7 @@ def render_recommendation(results: Iterable[Result]) -> str:
         "the fastest's (not ranked apart by this run); x: production's ratio over the fastest's, "
         "'?' when their intervals overlap (INCONCLUSIVE)"
     )
-    return f"{_table(rows)}\n{note}"
+    return f"{text_table(rows)}\n{note}"
 
 
 def _tied(names: tuple[str, ...]) -> str:
@@ -164,16 +166,6 @@ def _speedup(pick: Pick) -> str:
     if pick.speedup is None:
         return "-"
     return f"{pick.speedup:.2f}" + ("" if pick.production_is_slower else "?")
-
-
-def _table(rows: list[list[str]]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = []
-    for n, row in enumerate(rows):
-        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(line.rstrip() for line in lines)
 
 
 __all__ = ["Pick", "is_response", "recommend", "render_recommendation"]

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ormbench.report.recommend import RESPONSE_FLOOR, is_response, render_recommendation
+from ormbench.report.table import text_table
 from ormbench.strategies import STRATEGIES, label
 
 
@@ -48,7 +49,7 @@ def _render_responses(results: list[Mapping[str, Any]]) -> str:
             base = name.removesuffix("-app")
             text = labels.get(base, "") + (" (through the FastAPI app)" if name != base else "")
             rows.append([name, *cells, text])
-        out.append(f"\n{title}\n{_table(rows)}")
+        out.append(f"\n{title}\n{text_table(rows)}")
     return "\n".join(out)
 
 
@@ -69,7 +70,7 @@ def _render_pages(results: list[Mapping[str, Any]]) -> str:
             cells = [_cell(by_strategy[name].get(n)) for n in sizes]
             fn = STRATEGIES.get(name)
             rows.append([name, *cells, label(fn) if fn else ""])
-        out.append(f"\n{title}\n{_table(rows)}")
+        out.append(f"\n{title}\n{text_table(rows)}")
     return "\n".join(out)
 
 
@@ -81,13 +82,3 @@ def _cell(result: Mapping[str, Any] | None) -> str:
     if result.get("statements", 1) != 1:
         text += f" {result['statements']}st"
     return text
-
-
-def _table(rows: list[list[str]]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = []
-    for n, row in enumerate(rows):
-        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(line.rstrip() for line in lines)

@@ -182,16 +182,24 @@ def orm_scalars_reused(ctx: StrategyContext, req: ContentRequest) -> Page:
         return Page(columns, rows, _total(session.execute, req, params))
 
 
-@register
-def orm_columns_reused(ctx: StrategyContext, req: ContentRequest) -> Page:
-    """ORM session.execute(select(list columns) built once per shape) -> Row tuples"""
+def _orm_row_page(
+    ctx: StrategyContext, req: ContentRequest, key: str, build: Callable[[ContentRequest], Any]
+) -> Page:
+    """The page of Row tuples of the statement ``build`` makes once per shape (cached as
+    ``key``), run through a Session with the request's bound parameters."""
     params = bound_params(req)
-    stmt = STATEMENTS.get("orm_columns", req, _orm_columns_select)
+    stmt = STATEMENTS.get(key, req, build)
     columns = _columns(req)
     read = itemgetter(*range(len(columns)))
     with ctx.session_factory() as session:
         rows = tuple(read(row) for row in session.execute(stmt, params))
         return Page(columns, rows, _total(session.execute, req, params))
+
+
+@register
+def orm_columns_reused(ctx: StrategyContext, req: ContentRequest) -> Page:
+    """ORM session.execute(select(list columns) built once per shape) -> Row tuples"""
+    return _orm_row_page(ctx, req, "orm_columns", _orm_columns_select)
 
 
 @register
@@ -201,13 +209,7 @@ def orm_columns_orjson(ctx: StrategyContext, req: ContentRequest) -> Page:
     The casts are evaluated where the plan projects, which can be below a Sort: when the
     server sorts many candidate rows for a small page, it converts all of them.
     """
-    params = bound_params(req)
-    stmt = STATEMENTS.get("orm_columns_orjson", req, _orjson_columns_select)
-    columns = _columns(req)
-    read = itemgetter(*range(len(columns)))
-    with ctx.session_factory() as session:
-        rows = tuple(read(row) for row in session.execute(stmt, params))
-        return Page(columns, rows, _total(session.execute, req, params))
+    return _orm_row_page(ctx, req, "orm_columns_orjson", _orjson_columns_select)
 
 
 @register
