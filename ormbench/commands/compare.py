@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from ormbench.cli import command
 from ormbench.commands.page import case_arguments, resolve_request
@@ -115,6 +116,17 @@ def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(doc, indent=2))
         return 0
     print(f"{args.scenario} p{args.page_size}: {result.rounds} shuffled rounds, ratio to {FLOOR}")
+    _print_ratios(rows)
+    if args.responses:
+        print(f"responses, ratio to {FLOOR_PATH} in the same rounds")
+        _print_ratios(responses)
+        print("recommendation: the fastest correct path, next to production")
+        print(render_recommendation(ranked))
+    return 0
+
+
+def _print_ratios(rows: list[dict[str, Any]]) -> None:
+    """One line per strategy or path, fastest first: median ms, ratio [95% CI], label."""
     width = max(len(r["strategy"]) for r in rows)
     for r in sorted(rows, key=lambda r: r["ratio"]["median"]):
         q = r["ratio"]
@@ -122,15 +134,3 @@ def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
             f"  {r['strategy']:<{width}}  {r['median_ms']:8.3f} ms  {q['median']:5.2f} "
             f"[{q['ci_low']:.2f}-{q['ci_high']:.2f}]  {r['label']}"
         )
-    if args.responses:
-        print(f"responses, ratio to {FLOOR_PATH} in the same rounds")
-        width = max(len(r["strategy"]) for r in responses)
-        for r in sorted(responses, key=lambda r: r["ratio"]["median"]):
-            q = r["ratio"]
-            print(
-                f"  {r['strategy']:<{width}}  {r['median_ms']:8.3f} ms  {q['median']:5.2f} "
-                f"[{q['ci_low']:.2f}-{q['ci_high']:.2f}]  {r['label']}"
-            )
-        print("recommendation: the fastest correct path, next to production")
-        print(render_recommendation(ranked))
-    return 0

@@ -511,9 +511,10 @@ def find(report: StrategyReport) -> list[Finding]:
     ]
 
 
-# Order of mechanisms among those explaining the same layer: the most specific first.
-_RANK = (
-    "outside_engine",
+# Mechanisms cited first whatever the dominant layer, most specific first: each costs in
+# several layers at once (an N+1 is compiles, round trips, plans and objects) or names the very
+# cause of the time.
+_CAUSE_RANK = (
     "spill",
     "sort_before_limit",
     "offset_discard",
@@ -527,6 +528,12 @@ _RANK = (
     "new_connection",
     "compiled_cache_miss",
     "application_code",
+)
+_CAUSES = frozenset(_CAUSE_RANK)
+# Order of mechanisms among those explaining the same layer: the most specific first.
+_RANK = (
+    "outside_engine",
+    *_CAUSE_RANK,
     "row_multiplication",
     "pool_checkouts",
     "misestimate",
@@ -552,27 +559,6 @@ def dominant_layer(report: StrategyReport) -> tuple[str, float]:
     layers[_SERVER] = table.phases["server_planning"] + table.phases["server_execution"]
     name = max(layers, key=lambda k: layers[k])
     return name, (layers[name] / table.total_ns if table.total_ns else 0.0)
-
-
-# Mechanisms cited first whatever the dominant layer: each costs in several layers at once
-# (an N+1 is compiles, round trips, plans and objects) or names the very cause of the time.
-_CAUSES = frozenset(
-    {
-        "spill",
-        "sort_before_limit",
-        "offset_discard",
-        "rows_below_limit",
-        "aggregate_reads_all",
-        "filtered_scan",
-        "jit",
-        "refresh_after_commit",
-        "n_plus_one",
-        "repeated_query",
-        "new_connection",
-        "compiled_cache_miss",
-        "application_code",
-    }
-)
 
 
 def verdict(report: StrategyReport) -> str:
