@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine
 
+from ormbench.measure.cpu import track
 from ormbench.pg.connect import connect
 from ormbench.pg.schema import ensure_owned_schema
 from ormbench.pg.server import PgServer
@@ -32,7 +33,7 @@ def make_engine(
     ``json_deserializer`` is handed to psycopg for json/jsonb columns on every connection, so
     the same loader serves ORM, Core and raw-cursor strategies alike.
     """
-    return create_engine(
+    engine = create_engine(
         server.sqlalchemy_url,
         connect_args={
             "options": f"-c search_path={schema}",
@@ -42,3 +43,5 @@ def make_engine(
         json_deserializer=json_deserializer,
         **kwargs,
     )
+    track(engine)  # its connections' backends, for the CPU clock of timed executions
+    return engine

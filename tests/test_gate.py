@@ -603,7 +603,10 @@ def test_calibrate_counts_a_real_plant_as_detection_not_as_false_alarm(
     assert dict(result.planted_hits) == {"canonical-p10-orm_scalars": 2}
     assert result.alarm_rate() == (0, 2)  # core_text, twice: no false alarm
     text = render_calibration(result, GateConfig())
-    assert "real plant in head (`ormbench.gate.plants.cpu`, `orm_scalars` 10% slower)" in text
+    assert (
+        "real plant in head (`ormbench.gate.plants.cpu`: orm_scalars, one per pair, 10% slower)"
+        in text
+    )
     assert "failed the gate in **2 of 2**" in text
 
 

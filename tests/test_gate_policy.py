@@ -155,7 +155,9 @@ def test_a_side_of_two_runs_is_judged_at_the_second_looks_alpha(tmp_path: Path) 
             (tmp_path / side / f"{k}.json").write_text(json.dumps(doc))
     result = compare(load_side([tmp_path / "base"]), load_side([tmp_path / "head"]), GateConfig())
     (verdict,) = result.failures
-    assert verdict.findings[0].limit == f">5%, p<{0.005 / 3:g}"
+    second = GateConfig().adaptive.alpha(0.01, 2)
+    assert second < 0.005  # the first look's share is half of alpha 0.01
+    assert verdict.findings[0].limit == f">5%, p<{second:g}"
 
 
 @pytest.mark.parametrize(

@@ -147,9 +147,20 @@ def test_an_unrecorded_settled_run_against_a_recorded_one(put: Callable[..., Pat
 def test_runs_of_one_side_under_two_protocols_are_refused(put: Callable[..., Path]) -> None:
     """A side merged from runs of two protocols is unusable input, naming the difference."""
     put("base/1.json", recorded(run_doc(bench())))
-    put("base/2.json", recorded(run_doc(bench(seed=2)), round_budget=0.5))
-    with pytest.raises(UnusableInputError, match=r"different protocols \(round_budget"):
+    put("base/2.json", recorded(run_doc(bench(seed=2)), settle_ms=0.0))
+    with pytest.raises(UnusableInputError, match=r"different protocols \(settle_ms 10 != 0"):
         load_side([put("base/1.json", recorded(run_doc(bench()))).parent])
+
+
+def test_looks_of_one_side_pool_across_their_round_options(put: Callable[..., Path]) -> None:
+    """A further look runs more rounds of the undecided benchmarks (``--min-rounds``): the
+    runs of one side differ in round options on purpose and are pooled, round counts kept."""
+    put("base/1.json", recorded(run_doc(bench(n=40))))
+    put("base/2.json", recorded(run_doc(bench(seed=2, n=90)), min_rounds=90, round_budget=0.5))
+    side = load_side([put("base/1.json", recorded(run_doc(bench(n=40)))).parent])
+    (merged,) = side.benchmarks.values()
+    assert merged.run_rounds == (40, 90)
+    assert len(merged.ratio_samples) == 130
 
 
 @pytest.mark.parametrize(

@@ -233,7 +233,8 @@ def _calibrate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--plant-strategy",
         default=None,
-        help="for --plant: the strategy it slows (default orm_scalars)",
+        help="for --plant: the strategy it slows (default orm_scalars); a comma-separated list "
+        "takes turns, pair by pair (pair 1 the first, pair 2 the second, ...)",
     )
     parser.add_argument(
         "--adaptive",
@@ -286,9 +287,10 @@ def _plant(args: argparse.Namespace) -> dict[str, Any]:
         )
     if not 0 < args.plant_cost <= 10:
         raise ConfigError(f"--plant-cost {args.plant_cost:g}: expected a fraction such as 0.10")
+    strategies = [s for s in (args.plant_strategy or "").split(",") if s]
     return {
         "module": f"{plants.__name__}.{args.plant}",
-        "strategy": args.plant_strategy or plants.DEFAULT_PLANT_STRATEGY,
+        "strategies": strategies or [plants.DEFAULT_PLANT_STRATEGY],
         "cost": args.plant_cost,
     }
 
@@ -305,8 +307,9 @@ def run_pairs(
     """Make ``pairs`` comparisons: two runs of this checkout, taking turns round by round
     (``ormbench.gate.looks``), and with ``adaptive`` further looks at what stayed undecided.
 
-    A/A unless ``plant`` is given: then head loads that planted regression (and the pair
-    directory records it in ``plant.json`` for the analysis)."""
+    A/A unless ``plant`` is given: then head loads that planted regression in one of its
+    ``strategies``, taking turns pair by pair (the pair directory records it in
+    ``plant.json`` for the analysis; every other benchmark of the pair stays A/A)."""
     from ormbench.gate.looks import Side, measure
 
     start = len([d for d in directory.glob("pair-*") if d.is_dir()]) if directory.exists() else 0
@@ -319,9 +322,15 @@ def run_pairs(
             from ormbench.gate.calibrate import PLANT_FILE
             from ormbench.gate.plants import COST_ENV, STRATEGY_ENV
 
-            (pair / PLANT_FILE).write_text(json.dumps(plant))
-            head_args = (*args, "--strategies-from", plant["module"])
-            head_env = {STRATEGY_ENV: plant["strategy"], COST_ENV: str(plant["cost"])}
+            strategies = plant["strategies"]
+            planted = {
+                "module": plant["module"],
+                "strategy": strategies[(n - 1) % len(strategies)],
+                "cost": plant["cost"],
+            }
+            (pair / PLANT_FILE).write_text(json.dumps(planted))
+            head_args = (*args, "--strategies-from", planted["module"])
+            head_env = {STRATEGY_ENV: planted["strategy"], COST_ENV: str(planted["cost"])}
         cwd = Path.cwd()
         sides = [
             Side("base", cwd, sys.executable, args),

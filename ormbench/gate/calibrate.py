@@ -35,8 +35,8 @@ from ormbench.errors import UnusableInputError
 from ormbench.gate.config import GateConfig, Thresholds
 from ormbench.gate.runs import Run, load_run
 from ormbench.gate.sides import merge
-from ormbench.gate.stats import scaled
-from ormbench.gate.tiers import FLOOR, Outcome, Tier, compare, resolution, timing_verdict
+from ormbench.gate.stats import Timing
+from ormbench.gate.tiers import FLOOR, Outcome, Tier, compare, timing_verdict
 
 # Planted slowdowns tried to find the smallest one detected 95% of the time (fractions).
 SLOWDOWNS: tuple[float, ...] = tuple(round(0.01 * k, 2) for k in range(1, 41))
@@ -195,9 +195,12 @@ def calibrate(
     names = list(dict.fromkeys(n for c in comparisons for n in c.base.benchmarks))
     result = Calibration(len(comparisons), names, inject=inject)
     result.plant = next((c.plant for c in comparisons if c.plant), None)
+    if result.plant is not None:
+        planted = dict.fromkeys(c.plant["strategy"] for c in comparisons if c.plant)
+        result.plant = {**result.plant, "strategy": ", ".join(planted)}
     slowdowns = sorted({*slowdowns, inject})
     result.detection = {s: Counter() for s in slowdowns}
-    pairs: list[tuple[str, Thresholds, list[float], list[float]]] = []
+    pairs: list[tuple[str, Thresholds, Timing]] = []
     for comp in comparisons:
         gate = compare(comp.base, comp.head, config, allow_env_change=True)
         target = comp.plant["strategy"] if comp.plant else None
@@ -221,31 +224,30 @@ def calibrate(
                 result.too_noisy[verdict.name] += 1
             look = max(verdict.base.runs, verdict.head.runs)  # as the gate judged it
             limits = config.at_look(verdict.name, verdict.group, look)
-            base, head = list(verdict.base.ratio_samples), list(verdict.head.ratio_samples)
-            pairs.append((verdict.name, limits, base, head))
+            if verdict.samples is not None:
+                pairs.append((verdict.name, limits, verdict.samples))
     hit = judged = 0
-    for name, limits, base, head in pairs:
+    for name, limits, samples in pairs:
         if _is_floor(name):
             continue  # the floor's ratio to itself cannot regress relative to itself
         for s in slowdowns:
-            if timing_verdict(base, scaled(head, 1 + s), limits) is Outcome.REGRESSION:
+            if timing_verdict(samples.scaled(1 + s), limits) is Outcome.REGRESSION:
                 result.detection[s][name] += 1
-        planted = scaled(head, 1 + inject)
-        if resolution(base, planted) <= limits.threshold:
+        planted = samples.scaled(1 + inject)
+        if planted.resolution() <= limits.threshold:
             judged += 1
-            hit += timing_verdict(base, planted, limits) is Outcome.REGRESSION
+            hit += timing_verdict(planted, limits) is Outcome.REGRESSION
     result.detected_when_judged = (hit, judged)
     for threshold in sweep:
         alarms = detected = cases = judged = 0
-        for name, limits, base, head in pairs:
+        for name, limits, samples in pairs:
             if _is_floor(name):
                 continue  # no timing verdict for the floor (tiers._timing)
             at = replace(limits, threshold=threshold)
             judged += 1
-            alarms += timing_verdict(base, head, at) is Outcome.REGRESSION
+            alarms += timing_verdict(samples, at) is Outcome.REGRESSION
             cases += 1
-            planted = scaled(head, 1 + inject)
-            detected += timing_verdict(base, planted, at) is Outcome.REGRESSION
+            detected += timing_verdict(samples.scaled(1 + inject), at) is Outcome.REGRESSION
         result.sweep.append((threshold, alarms / max(judged, 1), detected / max(cases, 1)))
     return result
 
@@ -325,7 +327,7 @@ def _real_plant_lines(result: Calibration) -> list[str]:
         f"`{name}` {result.planted_hits[name]}/{n}" for name, n in result.planted_cases.items()
     )
     return [
-        f"- real plant in head (`{plant['module']}`, `{plant['strategy']}` "
+        f"- real plant in head (`{plant['module']}`: {plant['strategy']}, one per pair, "
         f"{plant['cost']:.0%} slower): failed the gate in **{hits} of {cases}** = "
         f"{_pct(hits, cases)} (95% CI {low:.2%}-{high:.2%}); goal ≥ {DETECTION_GOAL:.0%}",
         f"  - per benchmark: {per}",

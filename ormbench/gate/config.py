@@ -7,6 +7,7 @@ Layout (every key optional; docs/gate.md explains each)::
     alpha = 0.01             # timing: one-sided Mann-Whitney U significance level
     calls_tolerance = 0.02   # near-deterministic: allowed relative change of Python calls
     min_samples = 10         # timing: fewer paired rounds per side give no timing verdict
+    process_tolerance = 0.02 # timing: a change must be significantly beyond this to count
     fail_on_missing = true   # a benchmark of base absent from head fails the gate
 
     [[override]]             # later overrides win; match is a glob over id or group
@@ -30,9 +31,9 @@ Layout (every key optional; docs/gate.md explains each)::
     min_rounds = 40
 
     [adaptive]               # more rounds of undecided benchmarks (docs/gate.md)
-    max_looks = 4            # the first run plus at most 3 more of the undecided ones
+    max_looks = 3            # the first run plus at most 2 more of the undecided ones
     first_look_alpha = 0.5   # share of alpha spent at the first look; the rest split evenly
-    time_cap_s = 900         # no new look starts after this many seconds of measuring
+    time_cap_s = 180         # a further look starts only if it is estimated to end by then
 
 A key that is not one of these is an error naming the key and the file, so a typo never
 silently leaves a default in force.
@@ -60,6 +61,11 @@ DEFAULT_THRESHOLD = 0.05
 DEFAULT_ALPHA = 0.01
 # Relative change of cProfile calls per warm execution (they drift +-2 calls in ~2,000).
 DEFAULT_CALLS_TOLERANCE = 0.02
+# Two processes running the same code differ in CPU ratio by a little (memory layout, hash
+# seeds, their backends): about 1.3% as a standard deviation, the excess of A/A changes over
+# their within-run intervals (`ormbench calibrate DIR` on `--run` pairs prints it). A
+# regression must be significantly larger than this, not only significantly above zero.
+DEFAULT_PROCESS_TOLERANCE = 0.02
 # Fewer paired rounds than this per side: the U test has no power; no timing verdict.
 DEFAULT_MIN_SAMPLES = 10
 # What each side runs, calibrated together with the threshold (docs/gate.md, "Calibration"):
@@ -73,12 +79,13 @@ DEFAULT_ROUND_BUDGET = 1.0
 # 10% regressions without a verdict, so at least 40.
 DEFAULT_MIN_ROUNDS = 40
 # Looks (runs of the undecided benchmarks) at most, the first included.
-DEFAULT_MAX_LOOKS = 4
+DEFAULT_MAX_LOOKS = 3
 # Share of alpha spent at the first look (the calibrated run); the rest is split evenly over
 # the further looks, so alpha summed over all looks never exceeds the configured alpha.
 DEFAULT_FIRST_LOOK_ALPHA = 0.5
-# Seconds of measuring after which no further look starts (perf.yml's job allows 45 min).
-DEFAULT_TIME_CAP_S = 900.0
+# Seconds a gate's measuring may take, looks included: a further look starts only if its
+# estimate ends within it. The goal for a side's wall time (both sides run at once).
+DEFAULT_TIME_CAP_S = 180.0
 # History: a sustained ratio change beyond this is a step. Larger than the gate's threshold:
 # consecutive pushes run on different runners, not interleaved on one.
 DEFAULT_STEP_THRESHOLD = 0.10
@@ -92,6 +99,7 @@ class Thresholds:
     alpha: float = DEFAULT_ALPHA
     calls_tolerance: float = DEFAULT_CALLS_TOLERANCE
     min_samples: int = DEFAULT_MIN_SAMPLES
+    process_tolerance: float = DEFAULT_PROCESS_TOLERANCE
 
 
 @dataclass(frozen=True)
@@ -356,7 +364,7 @@ def _thresholds(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
             value = int(value)
         elif key == "alpha" and not 0 < value < 1:
             raise ConfigError(f"{where}: alpha must be between 0 and 1, got {value}")
-        elif key in ("threshold", "calls_tolerance") and not 0 <= value < 10:
+        elif key in ("threshold", "calls_tolerance", "process_tolerance") and not 0 <= value < 10:
             raise ConfigError(f"{where}: {key} is a fraction (0.05 = 5%), got {value}")
         out[key] = float(value) if key != "min_samples" else value
     return out
@@ -367,6 +375,7 @@ __all__ = [
     "DEFAULT_ALPHA",
     "DEFAULT_CALLS_TOLERANCE",
     "DEFAULT_MIN_SAMPLES",
+    "DEFAULT_PROCESS_TOLERANCE",
     "DEFAULT_STEP_THRESHOLD",
     "DEFAULT_THRESHOLD",
     "Adaptive",

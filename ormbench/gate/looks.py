@@ -15,6 +15,7 @@ same looks, so calibration measures what CI does.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import subprocess
@@ -68,15 +69,21 @@ def selection(names: Sequence[str]) -> str:
 
 
 def run_look(
-    sides: Sequence[Side], out: Path, look: int, select: Sequence[str] | None = None
+    sides: Sequence[Side],
+    out: Path,
+    look: int,
+    select: Sequence[str] | None = None,
+    extra: Sequence[str] = (),
 ) -> None:
-    """Run the sides at once, alternating rounds; each writes ``results_file(out, side, look)``."""
+    """Run the sides at once, alternating rounds; each writes ``results_file(out, side, look)``.
+
+    ``extra``: pytest arguments added to both sides (a further look's ``--min-rounds``)."""
     out.mkdir(parents=True, exist_ok=True)
     out = out.resolve()  # each side runs in its own checkout
     # The plugin's copy and the token's pipes live only as long as the look.
     with tempfile.TemporaryDirectory(prefix="ormbench-turns-") as tmp:
         shutil.copyfile(turns.__file__, Path(tmp) / f"{TURNS_MODULE}.py")
-        procs = _start(sides, out, look, select, Path(tmp))
+        procs = _start(sides, out, look, select, Path(tmp), extra)
         try:
             codes = [(side, proc.wait()) for side, proc in procs]
         except BaseException:
@@ -91,7 +98,12 @@ def run_look(
 
 
 def _start(
-    sides: Sequence[Side], out: Path, look: int, select: Sequence[str] | None, tmp: Path
+    sides: Sequence[Side],
+    out: Path,
+    look: int,
+    select: Sequence[str] | None,
+    tmp: Path,
+    extra: Sequence[str] = (),
 ) -> list[tuple[Side, subprocess.Popen[bytes]]]:
     procs: list[tuple[Side, subprocess.Popen[bytes]]] = []
     try:
@@ -101,6 +113,7 @@ def _start(
                 "-m",
                 "pytest",
                 *side.args,
+                *extra,
                 *(["-k", selection(select)] if select else []),
                 "-p",
                 TURNS_MODULE,
@@ -146,26 +159,70 @@ def measure(
     clock: Callable[[], float] = time.monotonic,
     report: Callable[[Look], None] = lambda look: None,
 ) -> tuple[GateResult, list[Look]]:
-    """Look, judge, and look again at what stayed undecided (see the module docstring)."""
+    """Look, judge, and look again at what stayed undecided (see the module docstring).
+
+    A further look runs each undecided benchmark for the rounds its resolution says it needs
+    (``next_rounds``), and starts only if its estimated time still fits ``time_cap_s``."""
     start = clock()
     looks: list[Look] = []
     select: tuple[str, ...] | None = None
+    extra: tuple[str, ...] = ()
     max_looks = config.adaptive.max_looks if adaptive else 1
     for number in range(1, max_looks + 1):
         began = clock()
-        run_look(sides, out, number, select)
+        run_look(sides, out, number, select, extra)
         result = judge_looks(out, number, config, allow_env_change=allow_env_change)
-        again = tuple(v.name for v in resolvable_by_rounds(result))
+        again = resolvable_by_rounds(result)
         looks.append(Look(number, select, clock() - began, tuple(v.name for v in result.undecided)))
         report(looks[-1])
         # A regression already fails the gate, but the benchmarks still undecided are measured
         # on: the reviewer learns every regression, not only the first look's.
         if not again:
             break
-        if clock() - start > config.adaptive.time_cap_s:
+        rounds = next_rounds(again, config)
+        measured = len(select) if select is not None else len(result.verdicts)
+        per_round = looks[-1].seconds / max(1, measured * _rounds_run(result, select))
+        estimate = LOOK_STARTUP_S + len(again) * rounds * per_round
+        if clock() - start + estimate > config.adaptive.time_cap_s:
             break
-        select = again
+        select = tuple(v.name for v in again)
+        extra = ("--min-rounds", str(rounds))
     return result, looks
+
+
+# Seconds a look spends before its first round (two interpreters start, collect, connect and
+# check the dataset), added to a further look's estimate.
+LOOK_STARTUP_S = 12.0
+# A further look aims its resolution this far below the threshold: the estimate of how many
+# rounds are needed is itself noisy, and a look that ends just short is wasted.
+AIM = 0.8
+# The most rounds one further look runs per benchmark, in multiples of the policy's minimum.
+MAX_ROUNDS_FACTOR = 4
+
+
+def next_rounds(undecided: Sequence[Verdict], config: GateConfig) -> int:
+    """Rounds for the next look: what the undecided benchmarks need for their pooled
+    resolution to reach ``AIM`` x threshold (the interval narrows as 1/sqrt(rounds)), the
+    largest of them, within [policy minimum, ``MAX_ROUNDS_FACTOR`` x minimum]."""
+    low = config.run.min_rounds
+    needed = [low]
+    for v in undecided:
+        if v.resolvable is None or v.samples is None:
+            continue
+        target = AIM * config.for_bench(v.name, v.group).threshold
+        n = v.samples.n
+        needed.append(math.ceil(n * (v.resolvable / target) ** 2) - n)
+    return max(low, min(max(needed), MAX_ROUNDS_FACTOR * low))
+
+
+def _rounds_run(result: GateResult, select: Sequence[str] | None) -> float:
+    """Mean rounds per benchmark of the newest look (its last run of base)."""
+    rounds = [
+        v.base.run_rounds[-1]
+        for v in result.verdicts
+        if v.base is not None and v.base.run_rounds and (select is None or v.name in select)
+    ]
+    return sum(rounds) / len(rounds) if rounds else 1.0
 
 
 def judge_looks(
@@ -191,6 +248,7 @@ __all__ = [
     "Side",
     "judge_looks",
     "measure",
+    "next_rounds",
     "resolvable_by_rounds",
     "results_file",
     "run_look",

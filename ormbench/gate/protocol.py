@@ -122,8 +122,15 @@ def _recorded(run: Run, raw: Any) -> Protocol:
     return Protocol(**values, harness=str(raw.get("harness") or ""))
 
 
-def differences(base: Protocol, head: Protocol) -> list[str]:
-    """Plain reasons why base and head were not measured under one protocol (none: same)."""
+# Options a further look changes on purpose (more rounds of the undecided benchmarks): runs
+# of one side may differ in them, and are pooled.
+LOOK_OPTIONS = ("round_budget", "min_rounds")
+
+
+def differences(base: Protocol, head: Protocol, *, looks: bool = False) -> list[str]:
+    """Plain reasons why base and head were not measured under one protocol (none: same).
+
+    ``looks``: the two are runs of one side, where ``LOOK_OPTIONS`` may differ."""
     out: list[str] = []
     if base.version != head.version:
         out.append(f"protocol {_version(base)} != {_version(head)}")
@@ -131,6 +138,8 @@ def differences(base: Protocol, head: Protocol) -> list[str]:
     if None not in settles and settles[0] != settles[1]:
         out.append(f"settle_ms {base.settle_ms:g} != {head.settle_ms:g}")
     for key in ROUND_OPTIONS:
+        if looks and key in LOOK_OPTIONS:
+            continue
         a, b = getattr(base, key), getattr(head, key)
         if a is not None and b is not None and a != b:
             out.append(f"{key} {a} != {b}")
@@ -157,6 +166,7 @@ def _version(p: Protocol) -> str:
 
 
 __all__ = [
+    "LOOK_OPTIONS",
     "PRE_SETTLE_VERSION",
     "ROUND_OPTIONS",
     "Protocol",

@@ -51,6 +51,13 @@ class Bench:
     time_median_s: float
     runs: int = 1
     notes: tuple[str, ...] = ()
+    # Paired ratios of CPU time (ormbench.measure.cpu), one per round as ratio_samples; empty
+    # when the run could not read every process serving the benchmark.
+    cpu_ratio_samples: tuple[float, ...] = ()
+    cpu_floor_samples: tuple[float, ...] = ()
+    # Rounds of each run pooled into this side, in order (one run: one entry): round i of a
+    # run of base took turns with round i of the same look's run of head.
+    run_rounds: tuple[int, ...] = ()
 
     @property
     def statements(self) -> int:
@@ -98,6 +105,16 @@ class Bench:
     @property
     def ratio_median(self) -> float:
         return statistics.median(self.ratio_samples)
+
+    def ratio_of(self, metric: str) -> tuple[float, ...]:
+        """Paired ratios to the floor by ``metric``'s clock (``cpu`` or ``wall``)."""
+        return self.cpu_ratio_samples if metric == "cpu" else self.ratio_samples
+
+    def target_samples(self, metric: str) -> tuple[float, ...]:
+        """The strategy's own seconds per round by ``metric``'s clock: each round's ratio
+        times its floor's (the ratio was computed as target over floor)."""
+        floors = self.cpu_floor_samples if metric == "cpu" else self.floor_samples
+        return tuple(r * f for r, f in zip(self.ratio_of(metric), floors, strict=True))
 
 
 @dataclass
@@ -238,13 +255,29 @@ def _bench(path: Path, raw: Any) -> Bench | None:
         _number(path, name, key, extra[key])
     stats = raw.get("stats") or {}
     median = stats.get("median", math.nan) if isinstance(stats, dict) else math.nan
+    ratios = _samples(path, name, "ratio_samples", samples)
+    floors = _samples(path, name, "floor_samples", extra.get("floor_samples") or [])
+    cpu = _samples(path, name, "cpu_ratio_samples", extra.get("cpu_ratio_samples") or [])
+    cpu_floors = _samples(path, name, "cpu_floor_samples", extra.get("cpu_floor_samples") or [])
+    for key, values in (("floor_samples", floors), ("cpu_ratio_samples", cpu)):
+        if values and len(values) != len(ratios):
+            raise _unusable(
+                path, f"benchmark {name!r} has {len(values)} {key} for {len(ratios)} rounds"
+            )
+    if len(cpu_floors) != len(cpu):
+        raise _unusable(
+            path, f"benchmark {name!r} has {len(cpu_floors)} cpu_floor_samples for {len(cpu)}"
+        )
     return Bench(
         name=str(extra.get("id") or raw.get("param") or raw["name"]),
         group=raw.get("group") if isinstance(raw.get("group"), str) else None,
         extra=extra,
-        ratio_samples=_samples(path, name, "ratio_samples", samples),
-        floor_samples=_samples(path, name, "floor_samples", extra.get("floor_samples") or []),
+        ratio_samples=ratios,
+        floor_samples=floors,
         time_median_s=_number(path, name, "stats.median", median, allow_nan=True),
+        cpu_ratio_samples=cpu,
+        cpu_floor_samples=cpu_floors,
+        run_rounds=(len(ratios),),
     )
 
 

@@ -38,7 +38,7 @@ def merge(runs: Sequence[Run]) -> Run:
                 )
     for other in runs[1:]:
         check_comparable(runs[0], other, allow_env_change=False, what="runs of one side")
-        diff = differences(of_run(runs[0]), of_run(other))
+        diff = differences(of_run(runs[0]), of_run(other), looks=True)
         if diff:
             raise UnusableInputError(
                 f"{runs[0].paths[0]} and {other.paths[0]}, runs of one side, were measured under "
@@ -59,6 +59,15 @@ def merge(runs: Sequence[Run]) -> Run:
         datetime=max(r.datetime for r in runs),
         skipped=sorted({s for r in runs for s in r.skipped}),
     )
+
+
+def _cpu(benches: Sequence[Bench]) -> dict[str, tuple[float, ...]]:
+    if not all(b.cpu_ratio_samples for b in benches):
+        return {}
+    return {
+        "cpu_ratio_samples": tuple(x for b in benches for x in b.cpu_ratio_samples),
+        "cpu_floor_samples": tuple(x for b in benches for x in b.cpu_floor_samples),
+    }
 
 
 def _merge_bench(benches: Sequence[Bench], total_runs: int) -> Bench:
@@ -84,4 +93,7 @@ def _merge_bench(benches: Sequence[Bench], total_runs: int) -> Bench:
         time_median_s=statistics.median(b.time_median_s for b in benches),
         runs=len(benches),
         notes=tuple(notes),
+        # CPU samples count only when every pooled run has them (else wall time decides).
+        **_cpu(benches),
+        run_rounds=tuple(n for b in benches for n in b.run_rounds),
     )

@@ -22,11 +22,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import math
-import statistics
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -35,8 +33,7 @@ from ormbench.gate.comparable import check_comparable, check_distinct, ormbench_
 from ormbench.gate.config import GateConfig, Thresholds
 from ormbench.gate.protocol import Protocol, departures, differences, of_run
 from ormbench.gate.runs import Bench, Run
-from ormbench.gate.stats import Shift, one_sided_p, shift
-from ormbench.measure.stats import median_ci
+from ormbench.gate.stats import Shift, Timing, matched_logs, shift
 
 # Name of the floor strategy every ratio is measured against (its ratio is ~1 by design).
 FLOOR = "dbapi_fetchall"
@@ -90,6 +87,7 @@ class Verdict:
     outcome: Outcome
     findings: list[Finding] = field(default_factory=list)
     timing: Shift | None = None
+    samples: Timing | None = None
     base: Bench | None = None
     head: Bench | None = None
     plan_diff: list[str] = field(default_factory=list)
@@ -204,6 +202,8 @@ def compare(
     check_distinct(base, head)
     protocols = of_run(base), of_run(head)
     protocol_diff = differences(*protocols)
+    # Rounds are matched only when both sides say they took turns with each other.
+    turns = all(p.turns for p in protocols)
     verdicts: list[Verdict] = []
     for name, b in base.benchmarks.items():
         h = head.benchmarks.get(name)
@@ -222,7 +222,7 @@ def compare(
         # The look: how many runs of each side measured it (further looks measure only the
         # undecided benchmarks); each look has its share of alpha (docs/gate.md).
         limits = config.at_look(name, b.group, max(b.runs, h.runs))
-        verdicts.append(judge(b, h, limits, protocol_diff))
+        verdicts.append(judge(b, h, limits, protocol_diff, turns=turns))
     for name, h in head.benchmarks.items():
         if name not in base.benchmarks:
             finding = Finding(Tier.PRESENCE, "benchmark", "absent", "present", Outcome.NEW)
@@ -266,20 +266,53 @@ def budgets_only(run: Run, config: GateConfig) -> GateResult:
     return GateResult(run, run, config, verdicts, [], budgets_only=True)
 
 
+def timing_of(base: Bench, head: Bench, *, turns: bool) -> Timing:
+    """What the timing tier judges (``Timing``).
+
+    With CPU time on both sides for every round: the strategy's own CPU time (rounds matched
+    when the sides took turns, else the CPU ratios to the floor), with the wall clock beside
+    it as ratios to the floor. Without: wall time. Wall time is always compared as a ratio to
+    the floor: on a loaded machine a process can sit on a busy core for a whole run, and only
+    the floor, timed in the same process, shares that."""
+    wall = _timing_by("wall", "ratio", base, head, turns)
+    if base.cpu_ratio_samples and head.cpu_ratio_samples:
+        cpu = _timing_by("cpu", "time" if turns else "ratio", base, head, turns)
+        return replace(cpu, wall=wall)
+    return wall
+
+
+def _timing_by(metric: str, measure: str, base: Bench, head: Bench, turns: bool) -> Timing:
+    if measure == "time":
+        b, h = base.target_samples(metric), head.target_samples(metric)
+    else:
+        b, h = base.ratio_of(metric), head.ratio_of(metric)
+    logs = matched_logs(b, h, base.run_rounds, head.run_rounds) if turns else None
+    if measure == "time" and logs is None:  # the runs do not line up: ratios, unmatched
+        return _timing_by(metric, "ratio", base, head, turns=False)
+    return Timing(metric, measure, b, h, logs)
+
+
 def judge(
-    base: Bench, head: Bench, limits: Thresholds, protocol_diff: Sequence[str] = ()
+    base: Bench,
+    head: Bench,
+    limits: Thresholds,
+    protocol_diff: Sequence[str] = (),
+    *,
+    turns: bool = False,
 ) -> Verdict:
     """One benchmark through the tiers; the first tier with a finding gives the verdict.
 
     ``protocol_diff``: how base and head were measured differently; the timing tier then
     gives no verdict (exact and calls tiers do not depend on how rounds are timed).
+    ``turns``: both sides took turns round by round, so their rounds are matched.
     """
     verdict = Verdict(base.name, base.group, None, Outcome.UNCHANGED, base=base, head=head)
     verdict.protocol_diff = list(protocol_diff)
     verdict.notes.extend(f"base: {n}" for n in base.notes)
     verdict.notes.extend(f"head: {n}" for n in head.notes)
     if len(base.ratio_samples) >= 2 and len(head.ratio_samples) >= 2:
-        verdict.timing = shift(base.ratio_samples, head.ratio_samples)
+        verdict.samples = timing_of(base, head, turns=turns)
+        verdict.timing = verdict.samples.shift(limits.process_tolerance)
     for tier, check in ((Tier.EXACT, _exact), (Tier.CALLS, _calls), (Tier.TIMING, _timing)):
         findings = check(base, head, limits, verdict)
         if findings:
@@ -410,11 +443,14 @@ def _calls(base: Bench, head: Bench, limits: Thresholds, verdict: Verdict) -> li
 
 
 def _timing(base: Bench, head: Bench, limits: Thresholds, verdict: Verdict) -> list[Finding]:
-    if base.strategy == FLOOR:
+    if base.strategy == FLOOR and (verdict.samples is None or verdict.samples.measure == "ratio"):
         # The floor's ratio to itself is 1 by construction: its drift is pairing noise, and
-        # its own time moving is a shared cost, reported as such (floor_shifts), never gated.
+        # its own time moving is a shared cost, reported as such (floor_shifts). With rounds
+        # matched, its own time is judged like every strategy's.
         return []
     limit = f">{limits.threshold:.0%}, p<{limits.alpha:g}"
+    s, samples = verdict.timing, verdict.samples
+    what = samples.what if samples is not None else "ratio to dbapi"
     if verdict.protocol_diff:
         # Never "improved" or "regressed" across protocols: the harness moved every ratio.
         verdict.undecided = (
@@ -422,7 +458,6 @@ def _timing(base: Bench, head: Bench, limits: Thresholds, verdict: Verdict) -> l
             "ratios are not comparable; measure both sides with one ormbench and "
             "`ormbench gate-args`"
         )
-        s = verdict.timing
         return [
             Finding(
                 Tier.TIMING,
@@ -434,19 +469,17 @@ def _timing(base: Bench, head: Bench, limits: Thresholds, verdict: Verdict) -> l
                 limit=limit,
             )
         ]
-    if min(len(base.ratio_samples), len(head.ratio_samples)) < limits.min_samples:
-        n = min(len(base.ratio_samples), len(head.ratio_samples))
+    if samples is None or samples.n < limits.min_samples:
+        n = 0 if samples is None else samples.n
         verdict.undecided = f"{n} paired rounds, fewer than min_samples={limits.min_samples}"
         verdict.notes.append(f"timing not judged: {verdict.undecided}")
         return [Finding(Tier.TIMING, "ratio", None, None, Outcome.NO_VERDICT, limit=limit)]
-    s = verdict.timing
-    assert s is not None  # computed in judge() whenever both sides have two rounds
-    if s.change > limits.threshold and s.p_greater < limits.alpha:
-        outcome, p = Outcome.REGRESSION, s.p_greater
-    elif s.change < -limits.threshold and s.p_less < limits.alpha:
-        outcome, p = Outcome.IMPROVEMENT, s.p_less
-    else:
-        blur = resolution(base.ratio_samples, head.ratio_samples)
+    assert s is not None  # computed in judge() with the samples
+    outcome, s = _decide(samples, limits)
+    # The shift that decided: CPU time's, or the wall clock's when only it regressed.
+    what = samples.what if s.metric == samples.metric or samples.wall is None else samples.wall.what
+    if outcome is Outcome.UNCHANGED:
+        blur = samples.resolution()
         if blur <= limits.threshold:
             return []
         # Quiet, but only because the rounds are too noisy to see a change of the threshold's
@@ -454,7 +487,7 @@ def _timing(base: Bench, head: Bench, limits: Thresholds, verdict: Verdict) -> l
         verdict.resolvable = blur
         verdict.undecided = (
             f"too noisy: its rounds resolve changes beyond ±{blur:.1%} only (threshold "
-            f"{limits.threshold:.0%}; median {s.change:+.1%})"
+            f"{limits.threshold:.0%}; median {s.change:+.1%}; {s.metric} time)"
         )
         verdict.notes.append(
             f"timing too noisy to judge: changes within ±{blur:.0%} cannot be told from noise "
@@ -463,7 +496,7 @@ def _timing(base: Bench, head: Bench, limits: Thresholds, verdict: Verdict) -> l
         return [
             Finding(
                 Tier.TIMING,
-                "ratio to dbapi (too noisy)",
+                f"{what} (too noisy)",
                 s.base_median,
                 s.head_median,
                 Outcome.NO_VERDICT,
@@ -472,10 +505,14 @@ def _timing(base: Bench, head: Bench, limits: Thresholds, verdict: Verdict) -> l
                 limit,
             )
         ]
+    p = s.p_greater if outcome is Outcome.REGRESSION else s.p_less
+    primary, wall_alpha = alphas(samples, limits.alpha)
+    decided_by_wall = samples.wall is not None and s.metric == "wall"
+    limit = f">{limits.threshold:.0%}, p<{wall_alpha if decided_by_wall else primary:g}"
     return [
         Finding(
             Tier.TIMING,
-            "ratio to dbapi",
+            what,
             s.base_median,
             s.head_median,
             outcome,
@@ -487,33 +524,44 @@ def _timing(base: Bench, head: Bench, limits: Thresholds, verdict: Verdict) -> l
     ]
 
 
-def resolution(base: Sequence[float], head: Sequence[float]) -> float:
-    """Relative half-width of the 95% interval of head's median over base's.
-
-    From each side's distribution-free interval of its median (``median_ci``), combined as
-    independent errors: the smallest change of the median ratio the two samples can show.
-    """
-
-    def half_width(samples: Sequence[float]) -> float:
-        ci = median_ci(samples)
-        return (ci.high - ci.low) / 2 / ci.median if ci.median else math.inf
-
-    return math.hypot(half_width(base), half_width(head))
+# Share of alpha the wall clock's regression test gets beside CPU time's (Bonferroni: the two
+# shares sum to alpha). The wall test is a net for regressions that wait without spending CPU,
+# which are large where they happen (a sleep, a lock, a network round trip): a small share
+# finds them and leaves CPU time, which judges everything else, most of the power.
+WALL_ALPHA_SHARE = 0.2
 
 
-def timing_verdict(base: Sequence[float], head: Sequence[float], limits: Thresholds) -> Outcome:
-    """The timing tier alone on two samples (calibration runs it thousands of times).
+def alphas(samples: Timing, alpha: float) -> tuple[float, float]:
+    """The levels of the primary test and of the wall clock's beside CPU time (0: none)."""
+    if samples.wall is None:
+        return alpha, 0.0
+    return alpha * (1 - WALL_ALPHA_SHARE), alpha * WALL_ALPHA_SHARE
 
-    The same rule as ``judge``; the U test runs only when the size criterion is met.
-    """
-    if min(len(base), len(head)) < limits.min_samples:
+
+def _decide(samples: Timing, limits: Thresholds) -> tuple[Outcome, Shift]:
+    """Regression or improvement when the change passes the threshold and its test beyond
+    the process tolerance; else unchanged (whether the rounds could see the threshold is the
+    caller's question). With CPU time, its wall clock is tested for a regression too, the
+    two tests sharing the alpha (``alphas``); the shift returned is the one that decided."""
+    alpha, wall_alpha = alphas(samples, limits.alpha)
+    s = samples.shift(limits.process_tolerance)
+    if s.change > limits.threshold and s.p_greater < alpha:
+        return Outcome.REGRESSION, s
+    if samples.wall is not None:
+        w = samples.wall.shift(limits.process_tolerance)
+        if w.change > limits.threshold and w.p_greater < wall_alpha:
+            return Outcome.REGRESSION, w
+    if s.change < -limits.threshold and s.p_less < alpha:
+        return Outcome.IMPROVEMENT, s
+    return Outcome.UNCHANGED, s
+
+
+def timing_verdict(samples: Timing, limits: Thresholds) -> Outcome:
+    """The timing tier alone on one benchmark's samples (calibration runs it thousands of
+    times): the same rule as ``judge``, without the too-noisy check."""
+    if samples.n < limits.min_samples:
         return Outcome.NO_VERDICT
-    change = statistics.median(head) / statistics.median(base) - 1
-    if change > limits.threshold and one_sided_p(base, head, "greater") < limits.alpha:
-        return Outcome.REGRESSION
-    if change < -limits.threshold and one_sided_p(base, head, "less") < limits.alpha:
-        return Outcome.IMPROVEMENT
-    return Outcome.UNCHANGED
+    return _decide(samples, limits)[0]
 
 
 def dataset_names(bench: Bench) -> list[str]:
@@ -601,6 +649,6 @@ __all__ = [
     "dataset_names",
     "judge",
     "plan_diff",
-    "resolution",
+    "timing_of",
     "timing_verdict",
 ]

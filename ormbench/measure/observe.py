@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 
 from ormbench.measure.capture import Capture, capture
 from ormbench.measure.counters import call_count, peak_memory
+from ormbench.measure.cpu import CpuClock
 from ormbench.measure.plans import plan_shapes
 from ormbench.measure.settle import settle
 from ormbench.measure.stats import rounds_within
@@ -92,13 +93,24 @@ def paired_rounds(budget_s: float, pair_s: float, settle_s: float, low: int, hig
     return rounds_within(budget_s, pair_s + 2 * settle_s, low, high)
 
 
-def timed(run: Callable[[], Any], times: list[float], settle_s: float) -> None:
+def timed(
+    run: Callable[[], Any],
+    times: list[float],
+    settle_s: float,
+    cpu: CpuClock | None = None,
+    cpu_times: list[float | None] | None = None,
+) -> None:
     """The partner's execution in a timed round: settled as the target is, its time appended
-    to ``times``, its result freed after the clock stops (freeing a page is not loading it)."""
+    to ``times`` (and its CPU time to ``cpu_times``, read around the wall clock as the
+    target's is read around pytest-benchmark's), its result freed after the clock stops
+    (freeing a page is not loading it)."""
     settle(settle_s)
+    cpu_start = None if cpu is None else cpu.read()
     start = time.perf_counter()
     result = run()  # kept past the clock, as pytest-benchmark keeps the target's
     times.append(time.perf_counter() - start)
+    if cpu is not None and cpu_times is not None:
+        cpu_times.append(CpuClock.seconds(cpu_start, cpu.read()))
     del result
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 from ormbench.measure.capture import Capture
+from ormbench.measure.cpu import CpuClock, has_parallel_workers
 from ormbench.measure.observe import Observed, Subject, observe, once_s, paired_rounds, timed, warm
 from ormbench.measure.settle import SETTLE_S, settle
 from ormbench.measure.stats import median_ci, paired_ratios
@@ -74,6 +75,16 @@ class Prepared:
     paired_rounds: int = 0
     # Seconds of idle before each timed execution, the target's and the floor's (SETTLE_S).
     settle_s: float = SETTLE_S
+    # CPU time of each timed execution beside its wall time (ormbench.measure.cpu); None when
+    # the clock cannot read every process that serves the case (cpu_unavailable says why).
+    cpu: CpuClock | None = None
+    cpu_unavailable: str = ""
+    target_cpu: list[float | None] = field(default_factory=list)
+    floor_cpu: list[float | None] = field(default_factory=list)
+    _cpu_start: dict[int, int] | None = None
+    # Whether the CPU clock can see every cost of this kind of case (a response served through
+    # the app runs its handler on another thread).
+    CPU_CLOCK: ClassVar[bool] = True
 
     @classmethod
     def observed(
@@ -88,6 +99,7 @@ class Prepared:
         **more: Any,
     ) -> Self:
         """A case prepared from what ``observe`` saw of its target."""
+        cpu, why = cpu_clock_for(seen) if cls.CPU_CLOCK else (None, "not measured for responses")
         return cls(
             case,
             target,
@@ -99,6 +111,8 @@ class Prepared:
             rounds,
             plans=seen.plans,
             settle_s=settle_s,
+            cpu=cpu,
+            cpu_unavailable=why,
             **more,
         )
 
@@ -108,6 +122,8 @@ class Prepared:
         if self.paired_rounds % 2 == 0:
             self._time_floor()
         settle(self.settle_s)
+        if self.cpu is not None:
+            self._cpu_start = self.cpu.read()
 
     def after(self) -> None:
         """pedantic's teardown: the floor runs right after the target in odd rounds.
@@ -116,12 +132,24 @@ class Prepared:
         second finds the caches warm from the first (measured with the floor paired against
         itself: always before the target it read 0.92-0.98, alternating reads 1.00).
         """
+        if self.cpu is not None:
+            self.target_cpu.append(CpuClock.seconds(self._cpu_start, self.cpu.read()))
         if self.paired_rounds % 2 == 1:
             self._time_floor()
         self.paired_rounds += 1
 
     def _time_floor(self) -> None:
-        timed(self.floor, self.floor_times, self.settle_s)
+        timed(self.floor, self.floor_times, self.settle_s, self.cpu, self.floor_cpu)
+
+
+def cpu_clock_for(seen: Observed) -> tuple[CpuClock | None, str]:
+    """The CPU clock of an observed case, or None and why it would not see every cost."""
+    if has_parallel_workers(seen.plans):
+        return None, "its plan runs parallel workers, processes the CPU clock does not read"
+    clock = CpuClock(seen.subject.engine)
+    if clock.read() is None:
+        return None, "a connection's server process could not be proven (remote server?)"
+    return clock, ""
 
 
 def prepare(
@@ -165,6 +193,19 @@ def _check_page(case: Case, page: Page, expected: Page) -> None:
         raise PageMismatch(f"{case.id}: not the page {FLOOR} returns: {'; '.join(problems)}")
 
 
+def cpu_info(prepared: Prepared, rounds: int) -> dict[str, Any]:
+    """The CPU clock's paired samples (``cpu_ratio_samples``), or why there are none."""
+    target, floor = prepared.target_cpu[:rounds], prepared.floor_cpu[:rounds]
+    if prepared.cpu is None:
+        return {"cpu_unavailable": prepared.cpu_unavailable}
+    if len(target) < rounds or len(floor) < rounds or None in target or None in floor:
+        return {"cpu_unavailable": "a server process came or went during a timed execution"}
+    return {
+        "cpu_ratio_samples": paired_ratios(target, floor),  # type: ignore[arg-type]
+        "cpu_floor_samples": floor,
+    }
+
+
 def extra_info(prepared: Prepared, round_times: list[float]) -> dict[str, Any]:
     """The figures saved with a benchmark: paired ratios, samples, statements, counters."""
     # The first ones: pytest-benchmark may call setup/teardown again after the timed rounds
@@ -175,6 +216,7 @@ def extra_info(prepared: Prepared, round_times: list[float]) -> dict[str, Any]:
     cap = prepared.capture
     rows = len(prepared.page)
     return {
+        **cpu_info(prepared, len(round_times)),
         "scenario": prepared.case.scenario,
         "page_size": prepared.case.page_size,
         "strategy": prepared.case.strategy,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from ormbench.measure.observe import Subject, observe, once_s, paired_rounds, warm
 from ormbench.measure.paired import (
@@ -69,6 +69,9 @@ class PreparedResponse(Prepared):
     """A prepared response case: ``page`` is the body decoded, ``body_bytes`` its size."""
 
     body_bytes: int = 0
+    # Through the app the handler runs on FastAPI's thread pool: this thread's CPU clock would
+    # miss it, so responses are timed in wall time only.
+    CPU_CLOCK: ClassVar[bool] = False
 
 
 def prepare_response(
