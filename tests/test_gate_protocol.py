@@ -56,7 +56,7 @@ def test_the_settle_change_moved_ratios_beyond_the_threshold() -> None:
 
 def recorded(doc: dict[str, Any], **changes: Any) -> dict[str, Any]:
     """``doc`` with the protocol the plugin records (defaults of perf.yml), changed as given."""
-    fields = {"settle_ms": 10.0, "round_budget": 1.0, "min_rounds": 40, "turns": True} | changes
+    fields = {"settle_ms": 10.0, "round_budget": 0.6, "min_rounds": 30, "turns": True} | changes
     doc["machine_info"]["ormbench"]["protocol"] = protocol(**fields)
     for b in doc["benchmarks"]:
         b["extra_info"]["settle_ms"] = fields["settle_ms"]
@@ -116,9 +116,9 @@ def test_runs_off_the_policy_are_judged_and_flagged(put: Callable[..., Path]) ->
     result = compare(base, head, GateConfig())
     assert result.protocol_diff == [] and result.decision is Decision.PASS
     assert result.off_policy == [
-        "base ran 0.5 s of rounds (policy 1)",
+        "base ran 0.5 s of rounds (policy 0.6)",
         "base did not take turns with the other side (perf.yml's runs do)",
-        "head ran 0.5 s of rounds (policy 1)",
+        "head ran 0.5 s of rounds (policy 0.6)",
         "head did not take turns with the other side (perf.yml's runs do)",
     ]
     assert "**Not run as the gate policy says**" in render(result)

@@ -26,10 +26,10 @@ pytestmark = pytest.mark.workflow
 # sides): the tiny dataset, short rounds, two looks at most. perf.yml itself is unchanged.
 POLICY = {
     'dataset = "ci"': 'dataset = "tiny"',
-    "round_budget = 1.0 ": "round_budget = 0.3 ",
-    "min_rounds = 40 ": "min_rounds = 15 ",
-    "max_looks = 4": "max_looks = 2",
-    "time_cap_s = 900": "time_cap_s = 120",
+    "round_budget = 0.6 ": "round_budget = 0.3 ",
+    "min_rounds = 30 ": "min_rounds = 15 ",
+    "max_looks = 3": "max_looks = 2",
+    "time_cap_s = 180": "time_cap_s = 120",
 }
 # A budget the tiny dataset meets (the production job checks budgets of its dataset).
 TINY_BUDGET = '\n[[budget]]\nmatch = "canonical-p*-*"\ndataset = "tiny"\nmedian_ms = 5000\n'

@@ -7,7 +7,7 @@ Layout (every key optional; docs/gate.md explains each)::
     alpha = 0.01             # timing: one-sided Mann-Whitney U significance level
     calls_tolerance = 0.02   # near-deterministic: allowed relative change of Python calls
     min_samples = 10         # timing: fewer paired rounds per side give no timing verdict
-    process_tolerance = 0.02 # timing: a change must be significantly beyond this to count
+    process_tolerance = 0.01 # timing: a change must be significantly beyond this to count
     fail_on_missing = true   # a benchmark of base absent from head fails the gate
 
     [[override]]             # later overrides win; match is a glob over id or group
@@ -27,12 +27,12 @@ Layout (every key optional; docs/gate.md explains each)::
     paths = ["benchmarks/test_strategies.py"]
     marker = "gate"          # the gate subset (-m)
     dataset = "ci"
-    round_budget = 1.0       # seconds of rounds per benchmark (calibrated with the threshold)
-    min_rounds = 40
+    round_budget = 0.6       # seconds of rounds per benchmark (calibrated with the threshold)
+    min_rounds = 30
 
     [adaptive]               # more rounds of undecided benchmarks (docs/gate.md)
     max_looks = 3            # the first run plus at most 2 more of the undecided ones
-    first_look_alpha = 0.5   # share of alpha spent at the first look; the rest split evenly
+    first_look_alpha = 0.7   # share of alpha spent at the first look; the rest split evenly
     time_cap_s = 180         # a further look starts only if it is estimated to end by then
 
 A key that is not one of these is an error naming the key and the file, so a typo never
@@ -61,11 +61,11 @@ DEFAULT_THRESHOLD = 0.05
 DEFAULT_ALPHA = 0.01
 # Relative change of cProfile calls per warm execution (they drift +-2 calls in ~2,000).
 DEFAULT_CALLS_TOLERANCE = 0.02
-# Two processes running the same code differ in CPU ratio by a little (memory layout, hash
+# Two processes running the same code differ in CPU time by a little (memory layout, hash
 # seeds, their backends): about 1.3% as a standard deviation, the excess of A/A changes over
-# their within-run intervals (`ormbench calibrate DIR` on `--run` pairs prints it). A
-# regression must be significantly larger than this, not only significantly above zero.
-DEFAULT_PROCESS_TOLERANCE = 0.02
+# their within-run intervals. A regression must be significantly larger than this, not only
+# significantly above zero (docs/gate.md, "Calibration", has the sweep that chose 1%).
+DEFAULT_PROCESS_TOLERANCE = 0.01
 # Fewer paired rounds than this per side: the U test has no power; no timing verdict.
 DEFAULT_MIN_SAMPLES = 10
 # What each side runs, calibrated together with the threshold (docs/gate.md, "Calibration"):
@@ -74,15 +74,15 @@ DEFAULT_MIN_SAMPLES = 10
 DEFAULT_RUN_PATHS = ("benchmarks/test_strategies.py",)
 DEFAULT_RUN_MARKER = "gate"
 DEFAULT_RUN_DATASET = "ci"
-DEFAULT_ROUND_BUDGET = 1.0
-# Settled rounds of a 100-row page take about 40 ms: 1.0 s of them (22-27) left 7 of 30 real
-# 10% regressions without a verdict, so at least 40.
-DEFAULT_MIN_ROUNDS = 40
+DEFAULT_ROUND_BUDGET = 0.6
+# The first look's rounds: CPU time with rounds matched resolves most benchmarks in 30 (a
+# 100-row page's settled round is about 50 ms); further looks run what the undecided need.
+DEFAULT_MIN_ROUNDS = 30
 # Looks (runs of the undecided benchmarks) at most, the first included.
 DEFAULT_MAX_LOOKS = 3
 # Share of alpha spent at the first look (the calibrated run); the rest is split evenly over
 # the further looks, so alpha summed over all looks never exceeds the configured alpha.
-DEFAULT_FIRST_LOOK_ALPHA = 0.5
+DEFAULT_FIRST_LOOK_ALPHA = 0.7
 # Seconds a gate's measuring may take, looks included: a further look starts only if its
 # estimate ends within it. The goal for a side's wall time (both sides run at once).
 DEFAULT_TIME_CAP_S = 180.0

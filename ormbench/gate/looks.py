@@ -161,8 +161,8 @@ def measure(
 ) -> tuple[GateResult, list[Look]]:
     """Look, judge, and look again at what stayed undecided (see the module docstring).
 
-    A further look runs each undecided benchmark for the rounds its resolution says it needs
-    (``next_rounds``), and starts only if its estimated time still fits ``time_cap_s``."""
+    A further look runs the undecided benchmarks for the rounds their resolution says they
+    need, as many of them as fit the time left of ``time_cap_s`` (``plan_look``)."""
     start = clock()
     looks: list[Look] = []
     select: tuple[str, ...] | None = None
@@ -179,13 +179,13 @@ def measure(
         # on: the reviewer learns every regression, not only the first look's.
         if not again:
             break
-        rounds = next_rounds(again, config)
         measured = len(select) if select is not None else len(result.verdicts)
         per_round = looks[-1].seconds / max(1, measured * _rounds_run(result, select))
-        estimate = LOOK_STARTUP_S + len(again) * rounds * per_round
-        if clock() - start + estimate > config.adaptive.time_cap_s:
+        left = config.adaptive.time_cap_s - (clock() - start)
+        plan = plan_look(again, config, per_round, left)
+        if plan is None:
             break
-        select = tuple(v.name for v in again)
+        select, rounds = plan
         extra = ("--min-rounds", str(rounds))
     return result, looks
 
@@ -200,19 +200,48 @@ AIM = 0.8
 MAX_ROUNDS_FACTOR = 4
 
 
-def next_rounds(undecided: Sequence[Verdict], config: GateConfig) -> int:
-    """Rounds for the next look: what the undecided benchmarks need for their pooled
-    resolution to reach ``AIM`` x threshold (the interval narrows as 1/sqrt(rounds)), the
-    largest of them, within [policy minimum, ``MAX_ROUNDS_FACTOR`` x minimum]."""
+def needed_rounds(verdict: Verdict, config: GateConfig) -> int:
+    """More rounds for ``verdict``'s pooled resolution to reach ``AIM`` x its threshold (an
+    interval narrows as 1/sqrt(rounds)), within [policy minimum, ``MAX_ROUNDS_FACTOR`` x it]."""
     low = config.run.min_rounds
-    needed = [low]
-    for v in undecided:
-        if v.resolvable is None or v.samples is None:
-            continue
-        target = AIM * config.for_bench(v.name, v.group).threshold
-        n = v.samples.n
-        needed.append(math.ceil(n * (v.resolvable / target) ** 2) - n)
-    return max(low, min(max(needed), MAX_ROUNDS_FACTOR * low))
+    if verdict.resolvable is None or verdict.samples is None:
+        return low
+    target = AIM * config.for_bench(verdict.name, verdict.group).threshold
+    n = verdict.samples.n
+    more = math.ceil(n * (verdict.resolvable / target) ** 2) - n
+    return max(low, min(more, MAX_ROUNDS_FACTOR * low))
+
+
+def next_rounds(undecided: Sequence[Verdict], config: GateConfig) -> int:
+    """Rounds for a look at all of ``undecided``: the most any of them needs."""
+    return max((needed_rounds(v, config) for v in undecided), default=config.run.min_rounds)
+
+
+# Fewest rounds worth a further look: below this a look costs its start-up for little.
+MIN_LOOK_ROUNDS = 15
+
+
+def plan_look(
+    undecided: Sequence[Verdict], config: GateConfig, per_round_s: float, left_s: float
+) -> tuple[tuple[str, ...], int] | None:
+    """The next look: which undecided benchmarks, and how many rounds each, in ``left_s``.
+
+    ``per_round_s``: seconds one round of one benchmark cost both sides in the last look.
+    The benchmarks that need the fewest rounds come first: the most of them whose rounds all
+    fit; if not even one fits, all of them for the rounds that fit (each look still narrows
+    every interval); None when fewer than ``MIN_LOOK_ROUNDS`` fit."""
+    if not undecided:
+        return None
+    ranked = sorted(undecided, key=lambda v: needed_rounds(v, config))
+    budget = left_s - LOOK_STARTUP_S
+    for k in range(len(ranked), 0, -1):
+        rounds = needed_rounds(ranked[k - 1], config)
+        if k * rounds * per_round_s <= budget:
+            return tuple(v.name for v in ranked[:k]), rounds
+    rounds = int(budget / (len(ranked) * max(per_round_s, 1e-9)))
+    if rounds < MIN_LOOK_ROUNDS:
+        return None
+    return tuple(v.name for v in ranked), rounds
 
 
 def _rounds_run(result: GateResult, select: Sequence[str] | None) -> float:
@@ -248,7 +277,9 @@ __all__ = [
     "Side",
     "judge_looks",
     "measure",
+    "needed_rounds",
     "next_rounds",
+    "plan_look",
     "resolvable_by_rounds",
     "results_file",
     "run_look",
