@@ -86,8 +86,8 @@ def test_same_recorded_protocol_is_judged(put: Callable[..., Path]) -> None:
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
-        ({"round_budget": 0.5}, "round_budget 1.0 != 0.5"),
-        ({"min_rounds": 15}, "min_rounds 40 != 15"),
+        ({"round_budget": 0.5}, "round_budget 0.6 != 0.5"),
+        ({"min_rounds": 15}, "min_rounds 30 != 15"),
         ({"turns": False}, "turns True != False"),
         ({"settle_ms": 0.0}, "settle_ms 10 != 0"),
     ],
