@@ -30,7 +30,7 @@ from ormbench.pathologies import connection as trap
 from ormbench.pathologies.__main__ import main as pathologies_main
 from ormbench.pathologies.diagnose import Diagnosis, diagnose
 from ormbench.pathologies.exact_count import TOTAL_CAP
-from ormbench.pathologies.paired import prepare_pair, rows_differ
+from ormbench.pathologies.paired import prepare_pair
 from ormbench.pathologies.production_story import dbapi_handwritten_sql, orm_production_statement
 from ormbench.pathologies.rows import CREATOR_COLUMN, TAGS_COLUMN
 from ormbench.pg import PgServer
@@ -110,7 +110,7 @@ def test_lazy_loads_send_one_statement_per_row_and_creator(tiny: Seeded) -> None
     creators = len(set(page.column("creator_id")))
     assert len(lazy) == 1 + len(page) + creators
     assert len(eager) == 2
-    assert rows_differ(page, eager_page) == []
+    assert page.diff(eager_page, shared=True, total=False) == []
 
 
 def test_joined_collection_fetches_one_row_per_tag(tiny: Seeded) -> None:

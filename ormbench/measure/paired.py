@@ -51,10 +51,6 @@ class Case:
         return f"{self.group}-{self.strategy}"
 
 
-class PageMismatch(AssertionError):
-    """A strategy returned another page than the floor: its timing would be meaningless."""
-
-
 @dataclass
 class Prepared:
     """What is known about a case before its timed rounds."""
@@ -160,9 +156,7 @@ def check_once(case: Case, ctx: StrategyContext, req: ContentRequest) -> Page:
 
 
 def _check_page(case: Case, page: Page, expected: Page) -> None:
-    problems = expected.diff(page)
-    if problems:
-        raise PageMismatch(f"{case.id}: not the page {FLOOR} returns: {'; '.join(problems)}")
+    expected.check(page, f"{case.id}: not the page {FLOOR} returns")
 
 
 def extra_info(prepared: Prepared, round_times: list[float]) -> dict[str, Any]:
