@@ -395,7 +395,7 @@ def test_production_story(diagnosed: Callable[[str], Diagnosis]) -> None:
 def test_prepared_pair_keeps_the_generic_plan_armed(
     canonical: Seeded, pg_server: PgServer, name: str
 ) -> None:
-    """After prepare_pair (capture, plan shapes, call count), the bad variant's pooled
+    """After prepare_pair (capture, plan modes, plan shapes, call count), the bad variant's pooled
     connection still runs its primed generic plan; once its prepared statements are gone,
     check_trap fails loudly instead of letting a custom plan be timed as the trap."""
     schema = trap.current_schema(canonical.engine)
@@ -406,6 +406,9 @@ def test_prepared_pair_keeps_the_generic_plan_armed(
             for which in VARIANTS
         }
         pair = prepare_pair(pathology, runs)
+        # The observe step records which plan ran: the primed prepared statement's generic one.
+        assert {"plan": "generic", "prepared": True} in pair.plan_modes["bad"]
+        assert {"plan": "generic", "prepared": True} not in pair.plan_modes["fixed"]
         before = pair.generic_counts()
         assert list(before) == ["bad"] and before["bad"] > 0
         runs["bad"].run()

@@ -322,13 +322,15 @@ def test_prepared_statement_reports_the_plan_that_ran(
 
 
 def test_paired_extra_info_carries_the_plans(tiny: Seeded) -> None:
-    """prepare() stores each captured statement's shape; extra_info exposes it as 'plans'."""
+    """prepare() stores each captured statement's shape and plan mode; extra_info exposes them
+    as 'plans' and 'plan_modes' (the default engine: an unnamed statement, its custom plan)."""
     req = _request(tiny)
     prepared = prepare(Case("canonical", 10, "orm_scalars"), StrategyContext(tiny.engine), req)
     info = extra_info(prepared, [])
     assert len(info["plans"]) == info["statements"] == 1
     (statement,) = _captured(tiny.engine, "orm_scalars", req)
     assert PlanNode.from_dict(info["plans"][0]) == plan_shapes(tiny.engine, [statement])[0]
+    assert info["plan_modes"] == [{"plan": "custom", "prepared": False}]
 
 
 def _prepared(engine: Engine) -> list[tuple[int, str, int]]:

@@ -5,8 +5,10 @@ The strategy matrix (``ormbench.measure.paired``), the response matrix
 explain (``ormbench.explain.analysis``) all do the same before and around their clocks:
 
 * ``warm``: run the subject (and its partner, interleaved) ``WARMUP`` times untimed;
-* ``observe``: one warm execution captured (statements, rows fetched), EXPLAIN of exactly those
-  statements (plan shapes), Python calls, and peak memory, all outside every timed region;
+* ``observe``: one warm execution captured (its page, statements, rows fetched), one probed for
+  the plan mode of each statement (generic or custom, from ``pg_prepared_statements``), EXPLAIN
+  of exactly those statements (plan shapes), Python calls, and peak memory, all outside every
+  timed region (``record`` is its first two steps, which explain shares);
 * ``timed``: one execution of the partner of a timed round, after the same settle as the
   target's and with its result freed after the clock stops, as pytest-benchmark frees the
   target's;
@@ -24,7 +26,7 @@ from sqlalchemy import Engine
 
 from ormbench.measure.capture import Capture, capture
 from ormbench.measure.counters import call_count, peak_memory
-from ormbench.measure.plans import plan_shapes
+from ormbench.measure.plans import PlanMode, plan_shapes, probe_plan_modes
 from ormbench.measure.settle import settle
 from ormbench.measure.stats import rounds_within
 
@@ -48,11 +50,21 @@ class Observed:
     """One warm execution of a subject, observed outside every clock."""
 
     subject: Subject
+    # What the captured execution returned (a page, or a response body).
+    page: Any
     capture: Capture
+    # Which plan each captured statement ran with, generic or custom (probed on its own run).
+    modes: list[PlanMode]
     # Normalized plan shape of each captured statement (ormbench.measure.plans), as dicts.
     plans: list[dict[str, Any]]
     calls: int
     peak_bytes: int
+
+    @property
+    def plan_modes(self) -> list[dict[str, Any]]:
+        """Each statement's plan mode as saved with a benchmark: the plan and whether a
+        prepared statement ran it (the evidence's counters vary between runs: left out)."""
+        return [{"plan": m.plan, "prepared": m.prepared} for m in self.modes]
 
 
 def warm(*runs: Callable[[], Any]) -> tuple[Any, ...]:
@@ -63,11 +75,19 @@ def warm(*runs: Callable[[], Any]) -> tuple[Any, ...]:
     return results
 
 
+def record(engine: Engine, run: Callable[[], Any]) -> tuple[Any, Capture, list[PlanMode]]:
+    """What one warm execution of ``run`` returned and sent (captured), then the plan mode of
+    each statement of another (``plans.probe_plan_modes``: its queries around each statement
+    must not land in the capture)."""
+    with capture(engine) as captured:
+        result = run()
+    return result, captured, probe_plan_modes(engine, run)
+
+
 def observe(subject: Subject, *, memory: bool = True) -> Observed:
-    """Statements, plan shapes, Python calls and (``memory``) peak bytes of one warm execution
-    each (run ``warm`` first)."""
-    with capture(subject.engine) as captured:
-        subject.run()
+    """Page, statements, plan modes, plan shapes, Python calls and (``memory``) peak bytes of
+    one warm execution each (run ``warm`` first)."""
+    page, captured, modes = record(subject.engine, subject.run)
     plans = [
         shape.as_dict()
         for shape in plan_shapes(subject.engine, captured.statements)
@@ -75,7 +95,7 @@ def observe(subject: Subject, *, memory: bool = True) -> Observed:
     ]
     calls = call_count(subject.run)
     peak = peak_memory(subject.run) if memory else 0
-    return Observed(subject, captured, plans, calls, peak)
+    return Observed(subject, page, captured, modes, plans, calls, peak)
 
 
 def once_s(*runs: Callable[[], Any]) -> float:
@@ -109,6 +129,7 @@ __all__ = [
     "observe",
     "once_s",
     "paired_rounds",
+    "record",
     "timed",
     "warm",
 ]

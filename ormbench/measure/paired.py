@@ -66,6 +66,8 @@ class Prepared:
     floor_times: list[float] = field(default_factory=list)
     # Normalized plan shape of each captured statement (ormbench.measure.plans), as dicts.
     plans: list[dict[str, Any]] = field(default_factory=list)
+    # Plan mode of each captured statement (Observed.plan_modes).
+    plan_modes: list[dict[str, Any]] = field(default_factory=list)
     # Rounds whose floor execution is done (before() and after() count them).
     paired_rounds: int = 0
     # Seconds of idle before each timed execution, the target's and the floor's (SETTLE_S).
@@ -94,6 +96,7 @@ class Prepared:
             seen.peak_bytes,
             rounds,
             plans=seen.plans,
+            plan_modes=seen.plan_modes,
             settle_s=settle_s,
             **more,
         )
@@ -184,4 +187,5 @@ def extra_info(prepared: Prepared, round_times: list[float]) -> dict[str, Any]:
         "floor_samples": floor_times,
         "sql": [s.sql for s in cap.statements],
         "plans": prepared.plans,
+        "plan_modes": prepared.plan_modes,
     }

@@ -48,6 +48,8 @@ class Pair:
     plans: dict[str, list[dict[str, Any]]]
     once: dict[str, float]
     rounds: int
+    # Plan mode of each captured statement, per variant (Observed.plan_modes).
+    plan_modes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     partner_times: dict[str, list[float]] = field(default_factory=dict)
     # Seconds of idle before each timed execution, the target's and its partner's (SETTLE_S).
     settle_s: float = SETTLE_S
@@ -104,6 +106,7 @@ class Pair:
             "fetch_ratio": (cap.rows_fetched / rows) if rows else None,
             "calls": self.calls[which],
             "plans": self.plans[which],
+            "plan_modes": self.plan_modes.get(which, []),
             "bad_median_ms": statistics.median(bad) * 1e3,
             "fixed_median_ms": statistics.median(fixed) * 1e3,
             "ratio": median_ci(ratios).as_dict(),
@@ -133,16 +136,20 @@ def prepare_pair(
     captures: dict[str, Capture] = {}
     calls: dict[str, int] = {}
     plans: dict[str, list[dict[str, Any]]] = {}
+    modes: dict[str, list[dict[str, Any]]] = {}
     once: dict[str, float] = {}
     for which in VARIANTS:
         run = runs[which]
         seen = observe(Subject(which, run.variant.label, run.run, run.engine), memory=False)
         captures[which], plans[which], calls[which] = seen.capture, seen.plans, seen.calls
+        modes[which] = seen.plan_modes
         once[which] = once_s(run.run)
     rounds = paired_rounds(
         PAIR_BUDGET_S, once["bad"] + once["fixed"], settle_s, MIN_PAIRS, MAX_PAIRS
     )
-    return Pair(pathology, runs, pages, captures, calls, plans, once, rounds, settle_s=settle_s)
+    return Pair(
+        pathology, runs, pages, captures, calls, plans, once, rounds, modes, settle_s=settle_s
+    )
 
 
 __all__ = [
