@@ -21,9 +21,9 @@ import psycopg
 from sqlalchemy import Engine
 
 from ormbench.explain.mechanisms import Finding, find, verdict
-from ormbench.measure.capture import Capture, Statement
+from ormbench.measure.capture import Capture, Statement, capture
 from ormbench.measure.counters import STRATEGY_OWNER, Profile, peak_memory, profile
-from ormbench.measure.observe import record, warm
+from ormbench.measure.observe import warm
 from ormbench.measure.phases import PhaseTable, measure_phases
 from ormbench.measure.plans import (
     FACT_SETTINGS,
@@ -34,6 +34,7 @@ from ormbench.measure.plans import (
     dbapi_connection,
     normalize,
     plan_facts,
+    probe_plan_modes,
     replay,
     seq_scans,
 )
@@ -93,7 +94,9 @@ def observe(
 ) -> Observation:
     """Observe ``run`` (one page on ``engine``) once warm, in every way explain reports."""
     warm(run)
-    page, captured, modes = record(engine, run)
+    with capture(engine) as captured:
+        page = run()
+    modes = probe_plan_modes(engine, run)
     prof = profile(run, own_files)
     peak = peak_memory(run)
     statements = captured.statements

@@ -5,10 +5,10 @@ The strategy matrix (``ormbench.measure.paired``), the response matrix
 explain (``ormbench.explain.analysis``) all do the same before and around their clocks:
 
 * ``warm``: run the subject (and its partner, interleaved) ``WARMUP`` times untimed;
-* ``observe``: one warm execution captured (its page, statements, rows fetched), one probed for
-  the plan mode of each statement (generic or custom, from ``pg_prepared_statements``), EXPLAIN
-  of exactly those statements (plan shapes), Python calls, and peak memory, all outside every
-  timed region (``record`` is its first two steps, which explain shares);
+* ``observe``: one warm execution captured (its page, statements, rows fetched), EXPLAIN of
+  exactly those statements (plan shapes), Python calls, peak memory, and the plan mode of each
+  statement (generic or custom, from ``pg_prepared_statements``, as explain probes it), each on
+  an execution of its own, all outside every timed region;
 * ``timed``: one execution of the partner of a timed round, after the same settle as the
   target's and with its result freed after the clock stops, as pytest-benchmark frees the
   target's;
@@ -75,19 +75,16 @@ def warm(*runs: Callable[[], Any]) -> tuple[Any, ...]:
     return results
 
 
-def record(engine: Engine, run: Callable[[], Any]) -> tuple[Any, Capture, list[PlanMode]]:
-    """What one warm execution of ``run`` returned and sent (captured), then the plan mode of
-    each statement of another (``plans.probe_plan_modes``: its queries around each statement
-    must not land in the capture)."""
-    with capture(engine) as captured:
-        result = run()
-    return result, captured, probe_plan_modes(engine, run)
-
-
 def observe(subject: Subject, *, memory: bool = True) -> Observed:
-    """Page, statements, plan modes, plan shapes, Python calls and (``memory``) peak bytes of
-    one warm execution each (run ``warm`` first)."""
-    page, captured, modes = record(subject.engine, subject.run)
+    """Page, statements, plan shapes, Python calls, (``memory``) peak bytes and plan modes of
+    one warm execution each (run ``warm`` first).
+
+    The plan-mode probe runs last: its execution is one more of each statement on its
+    connection (psycopg prepares one after ``prepare_threshold``), so everything counted before
+    it is counted on the same executions as without it.
+    """
+    with capture(subject.engine) as captured:
+        page = subject.run()
     plans = [
         shape.as_dict()
         for shape in plan_shapes(subject.engine, captured.statements)
@@ -95,6 +92,7 @@ def observe(subject: Subject, *, memory: bool = True) -> Observed:
     ]
     calls = call_count(subject.run)
     peak = peak_memory(subject.run) if memory else 0
+    modes = probe_plan_modes(subject.engine, subject.run)
     return Observed(subject, page, captured, modes, plans, calls, peak)
 
 
@@ -129,7 +127,6 @@ __all__ = [
     "observe",
     "once_s",
     "paired_rounds",
-    "record",
     "timed",
     "warm",
 ]
