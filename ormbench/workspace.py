@@ -1,8 +1,9 @@
 """A server, ormbench's schema on it, and a seeded dataset: what every CLI command works on.
 
-The one builder: the pytest fixtures (``ormbench.plugin``) and the commands assemble the profile,
-the schema's engine and the held dataset with the functions below; ``open_workspace`` is the
-context-manager form for code outside pytest.
+The one builder and the one type: the pytest fixtures (``ormbench.plugin``: ``dataset``,
+``seeded``) and the commands assemble the profile, the schema's engine and the held dataset
+with the functions below into a ``Workspace``; ``open_workspace`` is the context-manager form
+for code outside pytest.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from ormbench.pg import PgServer, provision
 
 @dataclass
 class Workspace:
-    """A seeded dataset on a server, with an engine per JSON loader."""
+    """A seeded dataset on a server: its schema and engine, what the seeder reported, its roles,
+    an engine per JSON loader on demand, and, when the dataset is held (the commands', the
+    benchmarked one), its reader lock: a reseed waits until it is released."""
 
     server: PgServer
     schema: str
@@ -35,6 +38,7 @@ class Workspace:
     roles: Roles
     engine: Engine
     connect_timeout: float = 5.0
+    reader: DatasetReader | None = None
 
     def engine_for(self, loader: str) -> Engine:
         """An engine on the dataset whose connections decode JSON with ``loader``."""
@@ -95,7 +99,7 @@ def open_workspace(settings: Settings, *, progress: bool | None = None) -> Itera
         try:
             show = sys.stderr.isatty() if progress is None else progress
             # Held for reading while the command measures: a reseed waits for it to end.
-            with held_dataset(engine, profile, progress=show) as (info, roles, _reader):
+            with held_dataset(engine, profile, progress=show) as (info, roles, reader):
                 yield Workspace(
                     server,
                     settings.pg_schema,
@@ -104,6 +108,7 @@ def open_workspace(settings: Settings, *, progress: bool | None = None) -> Itera
                     roles,
                     engine,
                     settings.pg_connect_timeout,
+                    reader,
                 )
         finally:
             engine.dispose()

@@ -36,10 +36,8 @@ from ormbench.gate.config import GateConfig, Thresholds
 from ormbench.gate.protocol import Protocol, departures, differences, of_run
 from ormbench.gate.runs import Bench, Run
 from ormbench.gate.stats import Shift, one_sided_p, shift
+from ormbench.measure.paired import FLOOR
 from ormbench.measure.stats import median_ci
-
-# Name of the floor strategy every ratio is measured against (its ratio is ~1 by design).
-FLOOR = "dbapi_fetchall"
 
 
 class Tier(StrEnum):
