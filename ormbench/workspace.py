@@ -67,15 +67,22 @@ def schema_engine(
 
 @contextlib.contextmanager
 def held_dataset(
-    engine: Engine, profile: Profile, *, progress: Progress = False
-) -> Iterator[tuple[DatasetInfo, Roles, DatasetReader]]:
-    """The dataset seeded or reused by fingerprint, its roles, and its reader: held for reading
-    (a reseed waits) until the block ends."""
+    server: PgServer,
+    settings: Settings,
+    engine: Engine,
+    profile: Profile,
+    *,
+    progress: Progress = False,
+) -> Iterator[Workspace]:
+    """The dataset of ``profile`` in ormbench's schema (``engine``'s, --pg-schema), seeded or
+    reused by fingerprint, as a Workspace held for reading (a reseed waits) until the block
+    ends."""
     info, reader = open_dataset(engine, profile, progress=progress)
     try:
         with engine.connect() as conn:
             roles = load_roles(conn)
-        yield info, roles, reader
+        timeout = settings.pg_connect_timeout
+        yield Workspace(server, settings.pg_schema, profile, info, roles, engine, timeout, reader)
     finally:
         reader.close()
 
@@ -99,16 +106,7 @@ def open_workspace(settings: Settings, *, progress: bool | None = None) -> Itera
         try:
             show = sys.stderr.isatty() if progress is None else progress
             # Held for reading while the command measures: a reseed waits for it to end.
-            with held_dataset(engine, profile, progress=show) as (info, roles, reader):
-                yield Workspace(
-                    server,
-                    settings.pg_schema,
-                    profile,
-                    info,
-                    roles,
-                    engine,
-                    settings.pg_connect_timeout,
-                    reader,
-                )
+            with held_dataset(server, settings, engine, profile, progress=show) as ws:
+                yield ws
         finally:
             engine.dispose()

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from fixtures.cli import run_benchmarks, run_pytest
+from fixtures.cli import on_tiny, run_benchmarks, run_pytest
 from ormbench.measure.paired import FLOOR, Case
 from ormbench.strategies import STRATEGIES
 
@@ -37,9 +37,7 @@ def test_one_group_runs_and_saves_figures(pg_server, tmp_path):
         report,
         "-k",
         "canonical-p10-",
-        f"--pg-url={pg_server.url}",
-        "--dataset=tiny",
-        "--pg-schema=ormbench_bench",
+        *on_tiny(pg_server),
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
     assert "ormbench: median ratio to dbapi_fetchall" in out.stdout

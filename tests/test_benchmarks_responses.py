@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from fixtures.cli import REPO, run_benchmarks
+from fixtures.cli import REPO, on_tiny, run_benchmarks
 from fixtures.matrix import GATE_PAGE_SIZES, GATE_SCENARIOS
 from ormbench.report.recommend import recommend, render_recommendation
 from ormbench.report.summary import render_summary
@@ -166,9 +166,7 @@ def test_one_response_group_runs_and_saves_figures(pg_server, tmp_path) -> None:
         "canonical-p10-",
         "--response=orjson,server,app",
         "--round-budget=0.1",
-        f"--pg-url={pg_server.url}",
-        "--dataset=tiny",
-        "--pg-schema=ormbench_bench",
+        *on_tiny(pg_server),
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
     assert "recommendation: the fastest correct path" in out.stdout

@@ -137,4 +137,6 @@ def test_scratch_project_benchmarks_its_own_strategy(
     assert info["strategy"] == "scratch_core_rows"
     assert info["ratio"]["ci_low"] <= info["ratio"]["median"] <= info["ratio"]["ci_high"]
     assert len(info["ratio_samples"]) == bench["stats"]["rounds"]
+    # The one observe step records each statement's plan mode for this strategy too.
+    assert len(info["plan_modes"]) == info["statements"] >= 1
     assert "ormbench: median ratio to dbapi_fetchall" in proc.stdout
