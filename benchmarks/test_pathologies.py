@@ -26,8 +26,8 @@ from ormbench.pathologies.connection import current_schema, dataset_hash, open_v
 from ormbench.pathologies.paired import Pair, prepare_pair
 from ormbench.pathologies.report import figures, markdown_table
 from ormbench.pg import PgServer
-from ormbench.plugin.dataset import Seeded
 from ormbench.runinfo import versions
+from ormbench.workspace import Workspace
 
 pytestmark = pytest.mark.pathology
 
@@ -36,11 +36,11 @@ pytestmark = pytest.mark.pathology
 def pathology_schema(
     request: pytest.FixtureRequest,
     ormbench_settings: Settings,
-    seeded: Callable[[str], Seeded],
+    seeded: Callable[[str], Workspace],
 ) -> str:
     """Schema of the dataset the pathologies run on: canonical, unless one was configured."""
     explicit = ormbench_settings.source("dataset") != "default" or ormbench_settings.dataset_set
-    data: Seeded = request.getfixturevalue("dataset") if explicit else seeded(PROFILE)
+    data: Workspace = request.getfixturevalue("dataset") if explicit else seeded(PROFILE)
     return current_schema(data.engine)
 
 

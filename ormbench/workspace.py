@@ -1,8 +1,9 @@
 """A server, ormbench's schema on it, and a seeded dataset: what every CLI command works on.
 
-The one builder: the pytest fixtures (``ormbench.plugin``) and the commands assemble the profile,
-the schema's engine and the held dataset with the functions below; ``open_workspace`` is the
-context-manager form for code outside pytest.
+The one builder and the one type: the pytest fixtures (``ormbench.plugin``: ``dataset``,
+``seeded``) and the commands assemble the profile, the schema's engine and the held dataset
+with the functions below into a ``Workspace``; ``open_workspace`` is the context-manager form
+for code outside pytest.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from ormbench.pg import PgServer, provision
 
 @dataclass
 class Workspace:
-    """A seeded dataset on a server, with an engine per JSON loader."""
+    """A seeded dataset on a server: its schema and engine, what the seeder reported, its roles,
+    an engine per JSON loader on demand, and, when the dataset is held (the commands', the
+    benchmarked one), its reader lock: a reseed waits until it is released."""
 
     server: PgServer
     schema: str
@@ -35,6 +38,7 @@ class Workspace:
     roles: Roles
     engine: Engine
     connect_timeout: float = 5.0
+    reader: DatasetReader | None = None
 
     def engine_for(self, loader: str) -> Engine:
         """An engine on the dataset whose connections decode JSON with ``loader``."""
@@ -63,15 +67,22 @@ def schema_engine(
 
 @contextlib.contextmanager
 def held_dataset(
-    engine: Engine, profile: Profile, *, progress: Progress = False
-) -> Iterator[tuple[DatasetInfo, Roles, DatasetReader]]:
-    """The dataset seeded or reused by fingerprint, its roles, and its reader: held for reading
-    (a reseed waits) until the block ends."""
+    server: PgServer,
+    settings: Settings,
+    engine: Engine,
+    profile: Profile,
+    *,
+    progress: Progress = False,
+) -> Iterator[Workspace]:
+    """The dataset of ``profile`` in ormbench's schema (``engine``'s, --pg-schema), seeded or
+    reused by fingerprint, as a Workspace held for reading (a reseed waits) until the block
+    ends."""
     info, reader = open_dataset(engine, profile, progress=progress)
     try:
         with engine.connect() as conn:
             roles = load_roles(conn)
-        yield info, roles, reader
+        timeout = settings.pg_connect_timeout
+        yield Workspace(server, settings.pg_schema, profile, info, roles, engine, timeout, reader)
     finally:
         reader.close()
 
@@ -95,15 +106,7 @@ def open_workspace(settings: Settings, *, progress: bool | None = None) -> Itera
         try:
             show = sys.stderr.isatty() if progress is None else progress
             # Held for reading while the command measures: a reseed waits for it to end.
-            with held_dataset(engine, profile, progress=show) as (info, roles, _reader):
-                yield Workspace(
-                    server,
-                    settings.pg_schema,
-                    profile,
-                    info,
-                    roles,
-                    engine,
-                    settings.pg_connect_timeout,
-                )
+            with held_dataset(server, settings, engine, profile, progress=show) as ws:
+                yield ws
         finally:
             engine.dispose()

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 
 import pytest
 
-from fixtures.cli import REPO, subprocess_env
+from fixtures.cli import REPO, run_pytest
 from ormbench.pg import PgServer
-from ormbench.plugin.dataset import Seeded
 from ormbench.strategies import STRATEGIES
+from ormbench.workspace import Workspace
 
 STRATEGIES_FILE = str(REPO / "benchmarks" / "test_strategies.py")
 TWO_CASES = "(canonical-p10-orm_scalars or canonical-p10-core_text) and not reused"
@@ -22,7 +20,7 @@ TWO_CASES = "(canonical-p10-orm_scalars or canonical-p10-core_text) and not reus
 @pytest.fixture
 def bench_pytester(
     pg_pytester: pytest.Pytester,
-    seeded: Callable[[str], Seeded],
+    seeded: Callable[[str], Workspace],
     pg_server: PgServer,
 ) -> Callable[..., pytest.RunResult]:
     """Run ormbench's benchmark file from a fresh directory (its own .benchmarks storage) on
@@ -124,10 +122,6 @@ def test_round_options_are_refused_naming_ormbenchs_own(pg_pytester):
 
 def test_readme_k_example_selects_one_page_size():
     """`-k "canonical-p10-"` (the README's example) selects p10, not p100."""
-    out = subprocess.run(
-        [sys.executable, "-m", "pytest", STRATEGIES_FILE, "--collect-only", "-q",
-         "-k", "canonical-p10-"],
-        cwd=REPO, env=subprocess_env(), capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    out = run_pytest(STRATEGIES_FILE, "--collect-only", "-q", "-k", "canonical-p10-", timeout=120)
     ids = [line for line in out.stdout.splitlines() if "::test_page[" in line]
     assert ids and all("[canonical-p10-" in i for i in ids), out.stdout[-2000:]

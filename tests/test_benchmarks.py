@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
-from fixtures.cli import REPO, subprocess_env
+from fixtures.cli import on_tiny, run_benchmarks, run_pytest
 from ormbench.measure.paired import FLOOR, Case
 from ormbench.strategies import STRATEGIES
 
@@ -23,14 +21,7 @@ def test_matrix_ids_and_groups():
 
 def test_collection_covers_the_matrix():
     """Default collection: 10 scenarios x 4 page sizes x every strategy; p1000 is opt-in."""
-    out = subprocess.run(
-        [sys.executable, "-m", "pytest", "benchmarks/test_strategies.py", "--collect-only", "-q"],
-        cwd=REPO,
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    out = run_pytest("benchmarks/test_strategies.py", "--collect-only", "-q", timeout=120)
     ids = [line for line in out.stdout.splitlines() if "::test_page[" in line]
     assert len(ids) == 10 * 4 * len(STRATEGIES), out.stdout[-2000:]
     assert not [i for i in ids if "-p1000-" in i]
@@ -41,27 +32,12 @@ def test_collection_covers_the_matrix():
 def test_one_group_runs_and_saves_figures(pg_server, tmp_path):
     """One group on tiny: every strategy benchmarked, extra_info complete, summary printed."""
     report = tmp_path / "run.json"
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "benchmarks/test_strategies.py",
-            "-k",
-            "canonical-p10-",
-            "--benchmark-only",
-            f"--benchmark-json={report}",
-            "-p",
-            "no:cacheprovider",
-            f"--pg-url={pg_server.url}",
-            "--dataset=tiny",
-            "--pg-schema=ormbench_bench",
-        ],
-        cwd=REPO,
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
+    out = run_benchmarks(
+        "benchmarks/test_strategies.py",
+        report,
+        "-k",
+        "canonical-p10-",
+        *on_tiny(pg_server),
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
     assert "ormbench: median ratio to dbapi_fetchall" in out.stdout

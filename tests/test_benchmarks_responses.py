@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 
 import pytest
 
-from fixtures.cli import REPO, subprocess_env
+from fixtures.cli import REPO, on_tiny, run_benchmarks
 from fixtures.matrix import GATE_PAGE_SIZES, GATE_SCENARIOS
 from ormbench.report.recommend import recommend, render_recommendation
 from ormbench.report.summary import render_summary
@@ -161,29 +159,14 @@ def test_one_response_group_runs_and_saves_figures(pg_server, tmp_path) -> None:
     """One group on tiny: every selected path benchmarked against the floor's body, extra_info
     complete, the recommendation printed."""
     report = tmp_path / "run.json"
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "benchmarks/test_responses.py",
-            "-k",
-            "canonical-p10-",
-            "--response=orjson,server,app",
-            "--round-budget=0.1",
-            "--benchmark-only",
-            f"--benchmark-json={report}",
-            "-p",
-            "no:cacheprovider",
-            f"--pg-url={pg_server.url}",
-            "--dataset=tiny",
-            "--pg-schema=ormbench_bench",
-        ],
-        cwd=REPO,
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
+    out = run_benchmarks(
+        "benchmarks/test_responses.py",
+        report,
+        "-k",
+        "canonical-p10-",
+        "--response=orjson,server,app",
+        "--round-budget=0.1",
+        *on_tiny(pg_server),
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
     assert "recommendation: the fastest correct path" in out.stdout

@@ -31,7 +31,7 @@ from ormbench.data.profiles import PROFILES, get_profile
 from ormbench.data.roles import RARE_TAG_MIN_USER_ITEMS, load_roles
 from ormbench.data.seed import create_schema, ensure_dataset, fingerprint, seed_command
 from ormbench.pg import PgServer
-from ormbench.plugin.dataset import Seeded
+from ormbench.workspace import Workspace
 
 TINY = PROFILES["tiny"]
 # Primary key of each table, for a stable row order in checksums.
@@ -107,7 +107,7 @@ def test_seeded_rows_are_the_generated_rows(make_schema: Callable[[], Engine]) -
 
 
 def test_partitions_are_real_and_rows_land_in_their_partition(
-    seeded: Callable[[str], Seeded],
+    seeded: Callable[[str], Workspace],
 ) -> None:
     """content_items_all is LIST-partitioned into its two partitions; no row is misplaced."""
     with seeded("tiny").engine.connect() as conn:
@@ -146,7 +146,7 @@ def test_partitions_are_real_and_rows_land_in_their_partition(
 
 
 def test_every_named_index_exists_on_parent_and_partitions(
-    seeded: Callable[[str], Seeded],
+    seeded: Callable[[str], Workspace],
 ) -> None:
     """After a seed every model index and key exists, and each partition carries each one."""
     parent_indexes = {str(i.name) for i in content_items_all.indexes} | {"content_items_all_pkey"}
@@ -181,7 +181,7 @@ def test_every_named_index_exists_on_parent_and_partitions(
     )
 
 
-def test_ci_distribution_targets(seeded: Callable[[str], Seeded]) -> None:
+def test_ci_distribution_targets(seeded: Callable[[str], Workspace]) -> None:
     """On ci: top tag ~75%, rarest ~1%, 4 tags per item, JSON means and private share hold."""
     ci = seeded("ci")
     p = ci.profile
@@ -345,7 +345,7 @@ def test_seed_command_prints_one_summary_line(make_schema: Callable[[], Engine])
     assert second.startswith("reused dataset 'tiny'")
 
 
-def test_roles_follow_their_rules(seeded: Callable[[str], Seeded]) -> None:
+def test_roles_follow_their_rules(seeded: Callable[[str], Workspace]) -> None:
     """On ci every role satisfies its documented rule, and roles are stored with the data."""
     ci = seeded("ci")
     with ci.engine.connect() as conn:

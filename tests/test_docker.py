@@ -13,14 +13,13 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
 import psycopg
 import pytest
 
-from fixtures.cli import REPO, subprocess_env
+from fixtures.cli import run_benchmarks, subprocess_env
 from ormbench.config import DEFAULT_PG_IMAGE, resolve
 from ormbench.errors import BackendError
 from ormbench.pg import provision, provision_explained
@@ -105,27 +104,16 @@ def test_docker_run_seeds_benchmarks_and_leaves_nothing(engine, tmp_path):
     volume or container process left, the server's version saved as text."""
     before = _leftovers(engine)
     report = tmp_path / "run.json"
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "benchmarks/test_strategies.py",
-            "-k",
-            "canonical-p10-orm_scalars and not reused",
-            "--benchmark-only",
-            f"--benchmark-json={report}",
-            "-p",
-            "no:cacheprovider",
-            "--pg-backend=docker",
-            f"--pg-image={IMAGE}",
-            "--dataset=tiny",
-            "--round-budget=0.2",
-        ],
-        cwd=REPO,
+    out = run_benchmarks(
+        "benchmarks/test_strategies.py",
+        report,
+        "-k",
+        "canonical-p10-orm_scalars and not reused",
+        "--pg-backend=docker",
+        f"--pg-image={IMAGE}",
+        "--dataset=tiny",
+        "--round-budget=0.2",
         env=subprocess_env(**({"DOCKER_HOST": ENGINE} if ENGINE else {})),
-        capture_output=True,
-        text=True,
         timeout=900,
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]

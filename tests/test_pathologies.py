@@ -30,14 +30,14 @@ from ormbench.pathologies import connection as trap
 from ormbench.pathologies.__main__ import main as pathologies_main
 from ormbench.pathologies.diagnose import Diagnosis, diagnose
 from ormbench.pathologies.exact_count import TOTAL_CAP
-from ormbench.pathologies.paired import prepare_pair, rows_differ
+from ormbench.pathologies.paired import prepare_pair
 from ormbench.pathologies.production_story import dbapi_handwritten_sql, orm_production_statement
 from ormbench.pathologies.rows import CREATOR_COLUMN, TAGS_COLUMN
 from ormbench.pg import PgServer
-from ormbench.plugin.dataset import Seeded
 from ormbench.query.oracle import Oracle
 from ormbench.query.scenarios import build_request
 from ormbench.strategies import StrategyContext, get_strategy, label
+from ormbench.workspace import Workspace
 
 # Executions per phase table in the diagnosis tests: the phases are not asserted (timings),
 # so one repeat keeps the slow pathologies (a second per execution) affordable.
@@ -88,7 +88,7 @@ def test_command_rejects_bad_input(
 
 
 @pytest.fixture(scope="module")
-def tiny(seeded: Callable[[str], Seeded]) -> Seeded:
+def tiny(seeded: Callable[[str], Workspace]) -> Workspace:
     """The tiny profile, seeded once in its own schema."""
     return seeded("tiny")
 
@@ -99,7 +99,7 @@ def _statements(engine: Engine, fn: Callable[[], Any]) -> tuple[Any, list[Statem
     return result, list(captured.statements)
 
 
-def test_lazy_loads_send_one_statement_per_row_and_creator(tiny: Seeded) -> None:
+def test_lazy_loads_send_one_statement_per_row_and_creator(tiny: Workspace) -> None:
     """N+1: the lazy variant sends 1 + rows + distinct creators statements, the eager one 2."""
     pathology = get_pathology("lazy_loads")
     with tiny.engine.connect() as conn:
@@ -110,10 +110,10 @@ def test_lazy_loads_send_one_statement_per_row_and_creator(tiny: Seeded) -> None
     creators = len(set(page.column("creator_id")))
     assert len(lazy) == 1 + len(page) + creators
     assert len(eager) == 2
-    assert rows_differ(page, eager_page) == []
+    assert page.diff(eager_page, shared=True, total=False) == []
 
 
-def test_joined_collection_fetches_one_row_per_tag(tiny: Seeded) -> None:
+def test_joined_collection_fetches_one_row_per_tag(tiny: Workspace) -> None:
     """A joined collection fetches max(1, tags) wide rows per item; selectin one per item."""
     pathology = get_pathology("joined_collection")
     with tiny.engine.connect() as conn:
@@ -127,7 +127,7 @@ def test_joined_collection_fetches_one_row_per_tag(tiny: Seeded) -> None:
     assert joined[0].rows_fetched > len(page)
 
 
-def test_oracle_flags_the_handwritten_sql(tiny: Seeded) -> None:
+def test_oracle_flags_the_handwritten_sql(tiny: Workspace) -> None:
     """The oracle agrees with the production statement and flags the hand-written SQL, which
     drops every regular item (production's 'regular' vs 'items')."""
     req = replace(build_request("canonical", tiny.roles, TINY_PAGE_SIZE), with_username=False)
@@ -156,7 +156,7 @@ def _indexes(engine: Engine, table: str) -> set[str]:
         )
 
 
-def test_traps_leave_the_dataset_as_it_was(tiny: Seeded, pg_server: PgServer) -> None:
+def test_traps_leave_the_dataset_as_it_was(tiny: Workspace, pg_server: PgServer) -> None:
     """The unindexed trap reads a copy in its own schema; the dataset keeps every index, and
     no setting outlives the trap's connections."""
     schema = trap.current_schema(tiny.engine)
@@ -191,7 +191,7 @@ def test_traps_leave_the_dataset_as_it_was(tiny: Seeded, pg_server: PgServer) ->
 
 
 @pytest.fixture(scope="module")
-def canonical(request: pytest.FixtureRequest, seeded: Callable[[str], Seeded]) -> Seeded:
+def canonical(request: pytest.FixtureRequest, seeded: Callable[[str], Workspace]) -> Workspace:
     """The canonical dataset; opt-in like the pathology benchmarks (it seeds in ~80 s)."""
     if "pathology" not in (request.config.getoption("markexpr") or ""):
         pytest.skip("pathology diagnoses need the canonical dataset: run with -m pathology")
@@ -199,7 +199,7 @@ def canonical(request: pytest.FixtureRequest, seeded: Callable[[str], Seeded]) -
 
 
 @pytest.fixture(scope="module")
-def diagnosed(canonical: Seeded, pg_server: PgServer) -> Iterator[Callable[[str], Diagnosis]]:
+def diagnosed(canonical: Workspace, pg_server: PgServer) -> Iterator[Callable[[str], Diagnosis]]:
     """Factory: the diagnosis of one pathology, computed once per module."""
     schema = trap.current_schema(canonical.engine)
     cache: dict[str, Diagnosis] = {}
@@ -272,7 +272,7 @@ def test_joined_collection(diagnosed: Callable[[str], Diagnosis]) -> None:
 
 @pathology
 def test_unindexed_selectin(
-    diagnosed: Callable[[str], Diagnosis], canonical: Seeded, pg_server: PgServer
+    diagnosed: Callable[[str], Diagnosis], canonical: Workspace, pg_server: PgServer
 ) -> None:
     """4: the tags statement is a Seq Scan on content_tags, JIT-compiled; with the index it is
     index probes and no JIT (jit off)."""
@@ -310,7 +310,7 @@ def test_cast_index(diagnosed: Callable[[str], Diagnosis]) -> None:
 
 
 @pathology
-def test_cursor_fraction(diagnosed: Callable[[str], Diagnosis], canonical: Seeded) -> None:
+def test_cursor_fraction(diagnosed: Callable[[str], Diagnosis], canonical: Workspace) -> None:
     """6: at cursor_tuple_fraction 0.1 the cursor walks (created_at, id) for a fast start, a
     plan the plain (non-streaming) fetch does not choose; at 1.0 the cursor, like the plain
     fetch, starts from the rare tag's links."""
@@ -339,7 +339,7 @@ def _rows_below_limit(document: dict[str, Any]) -> int:
 
 
 @pathology
-def test_deep_offset(diagnosed: Callable[[str], Diagnosis], canonical: Seeded) -> None:
+def test_deep_offset(diagnosed: Callable[[str], Diagnosis], canonical: Workspace) -> None:
     """7: the rows read below the Limit are offset + page size, growing with the page; the
     keyset page reads one page."""
     d = diagnosed("deep_offset")
@@ -393,9 +393,9 @@ def test_production_story(diagnosed: Callable[[str], Diagnosis]) -> None:
 @pathology
 @pytest.mark.parametrize("name", ["generic_plan", "production_story"])
 def test_prepared_pair_keeps_the_generic_plan_armed(
-    canonical: Seeded, pg_server: PgServer, name: str
+    canonical: Workspace, pg_server: PgServer, name: str
 ) -> None:
-    """After prepare_pair (capture, plan shapes, call count), the bad variant's pooled
+    """After prepare_pair (capture, plan modes, plan shapes, call count), the bad variant's pooled
     connection still runs its primed generic plan; once its prepared statements are gone,
     check_trap fails loudly instead of letting a custom plan be timed as the trap."""
     schema = trap.current_schema(canonical.engine)
@@ -406,6 +406,9 @@ def test_prepared_pair_keeps_the_generic_plan_armed(
             for which in VARIANTS
         }
         pair = prepare_pair(pathology, runs)
+        # The observe step records which plan ran: the primed prepared statement's generic one.
+        assert {"plan": "generic", "prepared": True} in pair.plan_modes["bad"]
+        assert {"plan": "generic", "prepared": True} not in pair.plan_modes["fixed"]
         before = pair.generic_counts()
         assert list(before) == ["bad"] and before["bad"] > 0
         runs["bad"].run()

@@ -25,7 +25,6 @@ from ormbench.measure.phases import (
     measure_phases,
 )
 from ormbench.pg import PgServer
-from ormbench.plugin.dataset import Seeded
 from ormbench.query.build import fetch_cursor, page_select
 from ormbench.query.scenarios import SCENARIOS, build_request
 from ormbench.query.spec import ContentRequest, Page
@@ -41,7 +40,7 @@ SINGLE_QUERY_SCENARIOS = list(SCENARIOS)
 
 
 @pytest.fixture(scope="module")
-def tiny(seeded: Callable[[str], Seeded]) -> Seeded:
+def tiny(seeded: Callable[[str], Workspace]) -> Workspace:
     return seeded("tiny")
 
 
@@ -51,7 +50,7 @@ def tiny_schema(ormbench_settings: Settings) -> str:
     return f"{ormbench_settings.pg_schema}_tiny"
 
 
-def _request(data: Seeded, scenario: str = "canonical", size: int = 10) -> ContentRequest:
+def _request(data: Workspace, scenario: str = "canonical", size: int = 10) -> ContentRequest:
     with data.engine.connect() as conn:
         return build_request(scenario, data.roles, size, functools.partial(fetch_cursor, conn))
 
@@ -59,7 +58,7 @@ def _request(data: Seeded, scenario: str = "canonical", size: int = 10) -> Conte
 @pytest.mark.parametrize("scenario", SINGLE_QUERY_SCENARIOS)
 @pytest.mark.parametrize("strategy", BUILTIN_STRATEGIES)
 def test_single_query_strategies_send_one_statement(
-    tiny: Seeded, strategy: str, scenario: str
+    tiny: Workspace, strategy: str, scenario: str
 ) -> None:
     """Every built-in strategy sends exactly 1 statement per page; psycopg's own BEGIN and
     ROLLBACK go around the cursor and are not counted."""
@@ -90,7 +89,7 @@ def _lazy_loads_expected(page: Page, already_loaded: set[uuid.UUID]) -> int:
 
 
 @pytest.mark.parametrize("size", [10, 25])
-def test_lazy_loading_demo_sends_one_plus_n(tiny: Seeded, size: int) -> None:
+def test_lazy_loading_demo_sends_one_plus_n(tiny: Workspace, size: int) -> None:
     """The N+1 demo sends 1 + N statements, N the distinct creators on the page (a fresh
     Session's identity map holds no User), and the counter says exactly that."""
     req = _request(tiny, "canonical", size)
@@ -103,7 +102,7 @@ def test_lazy_loading_demo_sends_one_plus_n(tiny: Seeded, size: int) -> None:
     assert captured.rows_fetched == len(page) + n
 
 
-def test_lazy_loads_skip_users_already_in_the_identity_map(tiny: Seeded) -> None:
+def test_lazy_loads_skip_users_already_in_the_identity_map(tiny: Workspace) -> None:
     """A creator loaded before the page costs no lazy load: N counts only the others."""
     req = _request(tiny, "canonical", 25)
     with capture(tiny.engine):
@@ -127,11 +126,10 @@ def test_lazy_loads_skip_users_already_in_the_identity_map(tiny: Seeded) -> None
     assert captured.count == 2 + _lazy_loads_expected(page, preloaded)
 
 
-def test_explain_counts_the_lazy_loads(tiny: Seeded, pg_server: PgServer, tiny_schema: str) -> None:
+def test_explain_counts_the_lazy_loads(tiny: Workspace) -> None:
     """explain's counters report the demo's 1 + N statements and rows fetched."""
-    ws = Workspace(pg_server, tiny_schema, tiny.profile, tiny.info, tiny.roles, tiny.engine)
     req = _request(tiny, "canonical", 10)
-    report = analyze(ws, orm_lazy_creator, req, repeats=3)
+    report = analyze(tiny, orm_lazy_creator, req, repeats=3)
     n = _lazy_loads_expected(report.page, set())
     counters = report.as_dict()["counters"]
     assert counters["statements"] == 1 + n
@@ -154,7 +152,7 @@ def _table(
 @pytest.mark.parametrize("cold", [False, True], ids=["warm", "cold"])
 @pytest.mark.parametrize("strategy", BUILTIN_STRATEGIES)
 def test_phases_add_up_for_every_builtin_strategy(
-    tiny: Seeded, pg_server: PgServer, tiny_schema: str, strategy: str, cold: bool
+    tiny: Workspace, pg_server: PgServer, tiny_schema: str, strategy: str, cold: bool
 ) -> None:
     """Every built-in strategy's phases, warm and cold, add up to its measured total: exactly
     to the instrumented executions' total, and within 10% to the plain executions'."""
@@ -169,7 +167,7 @@ def test_phases_add_up_for_every_builtin_strategy(
 
 @pytest.mark.parametrize("strategy", ["orm_scalars", "core_text", "dbapi_fetchall"])
 def test_cache_status_warm_hit_cold_miss(
-    tiny: Seeded, pg_server: PgServer, tiny_schema: str, strategy: str
+    tiny: Workspace, pg_server: PgServer, tiny_schema: str, strategy: str
 ) -> None:
     """Warm executions hit SQLAlchemy's compiled cache, the first on a fresh engine misses;
     a raw DBAPI strategy compiles nothing."""
@@ -186,7 +184,7 @@ def test_cache_status_warm_hit_cold_miss(
 
 
 def test_a_table_outside_tolerance_says_so(
-    tiny: Seeded, pg_server: PgServer, tiny_schema: str, capsys: pytest.CaptureFixture[str]
+    tiny: Workspace, pg_server: PgServer, tiny_schema: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Phases that do not add up set adds_up False, explain why, and print a warning."""
     req = _request(tiny)
@@ -225,7 +223,7 @@ def test_verdict_names_the_dominant_layer() -> None:
     assert planning.verdict() == "60% server: planning"
 
 
-def test_endpoint_body_is_the_json_the_endpoint_returns(tiny: Seeded) -> None:
+def test_endpoint_body_is_the_json_the_endpoint_returns(tiny: Workspace) -> None:
     """The serialized body holds every row as an object, ISO timestamps and text UUIDs."""
     req = _request(tiny)
     page = get_strategy("orm_scalars")(StrategyContext(tiny.engine), req)

@@ -26,11 +26,11 @@ from ormbench.measure.plans import (
     seq_scans,
 )
 from ormbench.pg import PgServer
-from ormbench.plugin.dataset import Seeded
 from ormbench.query.build import fetch_cursor
 from ormbench.query.scenarios import build_request
 from ormbench.query.spec import ContentRequest
 from ormbench.strategies import BUILTIN_STRATEGIES, StrategyContext, get_strategy
+from ormbench.workspace import Workspace
 
 # EXPLAIN (FORMAT JSON) as PostgreSQL 15 prints it, costs and all, trimmed to three nodes.
 RAW_PLAN: list[dict[str, Any]] = [
@@ -195,11 +195,11 @@ def test_seq_scans_are_flagged_on_content_partitions_only() -> None:
 
 
 @pytest.fixture(scope="module")
-def tiny(seeded: Callable[[str], Seeded]) -> Seeded:
+def tiny(seeded: Callable[[str], Workspace]) -> Workspace:
     return seeded("tiny")
 
 
-def _request(data: Seeded, scenario: str = "canonical", size: int = 10) -> ContentRequest:
+def _request(data: Workspace, scenario: str = "canonical", size: int = 10) -> ContentRequest:
     with data.engine.connect() as conn:
         return build_request(scenario, data.roles, size, functools.partial(fetch_cursor, conn))
 
@@ -212,7 +212,7 @@ def _captured(engine: Engine, strategy: str, req: ContentRequest) -> list[Statem
 
 
 @pytest.mark.parametrize("scenario", ["canonical", "no_tag", "deep_offset"])
-def test_identical_sql_gets_identical_shapes(tiny: Seeded, scenario: str) -> None:
+def test_identical_sql_gets_identical_shapes(tiny: Workspace, scenario: str) -> None:
     """Strategies that send byte-identical SQL and parameters get identical plan shapes."""
     req = _request(tiny, scenario)
     groups: dict[tuple[Any, ...], list[tuple[str, list[PlanNode]]]] = {}
@@ -229,7 +229,7 @@ def test_identical_sql_gets_identical_shapes(tiny: Seeded, scenario: str) -> Non
             assert shapes == first_shapes, f"{name} and {first_name} sent the same SQL"
 
 
-def test_planted_enable_indexscan_off_changes_the_shape(tiny: Seeded) -> None:
+def test_planted_enable_indexscan_off_changes_the_shape(tiny: Workspace) -> None:
     """SET enable_indexscan = off on the connection changes the shape; the diff names each
     index scan that went, and RESET brings the original shape back."""
     (statement,) = _captured(tiny.engine, "orm_scalars", _request(tiny))
@@ -253,7 +253,7 @@ def test_planted_enable_indexscan_off_changes_the_shape(tiny: Seeded) -> None:
     assert seq_scans(before) == []
 
 
-def test_server_side_cursor_is_explained_as_a_cursor(tiny: Seeded) -> None:
+def test_server_side_cursor_is_explained_as_a_cursor(tiny: Workspace) -> None:
     """yield_per's statement is explained as DECLARE ... CURSOR FOR, as it was sent."""
     (statement,) = _captured(tiny.engine, "orm_yield_per", _request(tiny))
     assert statement.server_side
@@ -261,7 +261,7 @@ def test_server_side_cursor_is_explained_as_a_cursor(tiny: Seeded) -> None:
     assert shape.node_type == "Limit"
 
 
-def test_default_engine_runs_an_unnamed_custom_plan(tiny: Seeded) -> None:
+def test_default_engine_runs_an_unnamed_custom_plan(tiny: Workspace) -> None:
     """With psycopg's defaults and a rollback per request nothing is prepared: custom plan."""
     req = _request(tiny)
     fn = get_strategy("orm_scalars")
@@ -274,7 +274,7 @@ def test_default_engine_runs_an_unnamed_custom_plan(tiny: Seeded) -> None:
 
 @pytest.fixture
 def prepared_engine(
-    pg_server: PgServer, ormbench_settings: Settings, tiny: Seeded
+    pg_server: PgServer, ormbench_settings: Settings, tiny: Workspace
 ) -> Iterator[Callable[[str], Engine]]:
     """Engines preparing every statement at once (prepare_threshold=0) under a plan_cache_mode."""
     engines: list[Engine] = []
@@ -303,7 +303,7 @@ def prepared_engine(
 )
 @pytest.mark.parametrize("strategy", ["orm_scalars", "dbapi_fetchall"])
 def test_prepared_statement_reports_the_plan_that_ran(
-    tiny: Seeded,
+    tiny: Workspace,
     prepared_engine: Callable[[str], Engine],
     cache_mode: str,
     expected: str,
@@ -321,14 +321,16 @@ def test_prepared_statement_reports_the_plan_that_ran(
     assert f"{expected}_plans" in mode.evidence
 
 
-def test_paired_extra_info_carries_the_plans(tiny: Seeded) -> None:
-    """prepare() stores each captured statement's shape; extra_info exposes it as 'plans'."""
+def test_paired_extra_info_carries_the_plans(tiny: Workspace) -> None:
+    """prepare() stores each captured statement's shape and plan mode; extra_info exposes them
+    as 'plans' and 'plan_modes' (the default engine: an unnamed statement, its custom plan)."""
     req = _request(tiny)
     prepared = prepare(Case("canonical", 10, "orm_scalars"), StrategyContext(tiny.engine), req)
     info = extra_info(prepared, [])
     assert len(info["plans"]) == info["statements"] == 1
     (statement,) = _captured(tiny.engine, "orm_scalars", req)
     assert PlanNode.from_dict(info["plans"][0]) == plan_shapes(tiny.engine, [statement])[0]
+    assert info["plan_modes"] == [{"plan": "custom", "prepared": False}]
 
 
 def _prepared(engine: Engine) -> list[tuple[int, str, int]]:
@@ -347,7 +349,7 @@ def _prepared(engine: Engine) -> list[tuple[int, str, int]]:
 
 
 def test_plan_shapes_leave_the_pooled_connections_prepared_statements(
-    pg_server: PgServer, ormbench_settings: Settings, tiny: Seeded
+    pg_server: PgServer, ormbench_settings: Settings, tiny: Workspace
 ) -> None:
     """The replay behind plan_shapes never touches the pooled connection: its prepared
     statement (a primed generic plan, as the generic_plan pathology's) survives, same name,

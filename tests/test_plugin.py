@@ -18,7 +18,7 @@ import pytest
 from fixtures.cli import REPO
 from ormbench.pg import PgServer
 from ormbench.plugin import opted_out
-from ormbench.plugin.dataset import Seeded
+from ormbench.workspace import Workspace
 
 OPT_IN = {"large", "infra"}
 
@@ -105,7 +105,7 @@ def installed_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_scratch_project_benchmarks_its_own_strategy(
     installed_python: Path,
     tmp_path_factory: pytest.TempPathFactory,
-    seeded: Callable[[str], Seeded],
+    seeded: Callable[[str], Workspace],
     pg_server: PgServer,
 ) -> None:
     """A project with no file of ours runs ``pytest --benchmark-only`` on its own strategy with
@@ -137,4 +137,6 @@ def test_scratch_project_benchmarks_its_own_strategy(
     assert info["strategy"] == "scratch_core_rows"
     assert info["ratio"]["ci_low"] <= info["ratio"]["median"] <= info["ratio"]["ci_high"]
     assert len(info["ratio_samples"]) == bench["stats"]["rounds"]
+    # The one observe step records each statement's plan mode for this strategy too.
+    assert len(info["plan_modes"]) == info["statements"] >= 1
     assert "ormbench: median ratio to dbapi_fetchall" in proc.stdout

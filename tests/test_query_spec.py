@@ -19,6 +19,7 @@ from ormbench.query.spec import (
     USERNAME,
     ContentRequest,
     Page,
+    PageMismatch,
     SourceType,
 )
 
@@ -258,3 +259,22 @@ def test_page_diff_projects_onto_loaded_columns() -> None:
     assert Page(("id",), ((1,),), total=7).diff(Page(("id",), ((1,),))) == [
         "total: expected 7, got None"
     ]
+
+
+def test_page_diff_of_two_strategies_compares_the_columns_both_load() -> None:
+    """``shared``: neither page is the reference, so each may load a column the other does
+    not; ``total=False``: a capped count against an exact one is no difference."""
+    bad = Page(("id", "title", "prompt"), ((1, "a", "x"), (2, "b", "y")), total=1000)
+    fixed = Page(("id", "title", "quality_score"), ((1, "a", 0.5), (2, "b", 0.7)), total=7)
+    assert "does not carry" in bad.diff(fixed, total=False)[0]
+    assert bad.diff(fixed, shared=True, total=False) == []
+    assert bad.diff(fixed, shared=True) == ["total: expected 1000, got 7"]
+    other = Page(("id", "title"), ((1, "a"), (2, "c")))
+    assert bad.diff(other, shared=True, total=False) == ["row 1 (id 2) column title: 'b' != 'c'"]
+
+
+def test_page_check_raises_the_differences_after_what_was_compared() -> None:
+    page = Page(("id",), ((1,), (2,)))
+    page.check(Page(("id",), ((1,), (2,))), "same")
+    with pytest.raises(PageMismatch, match=r"^case: ids differ: expected \[1, 2\], got \[2, 1\]$"):
+        page.check(Page(("id",), ((2,), (1,))), "case")

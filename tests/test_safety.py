@@ -39,8 +39,9 @@ from ormbench.pg.connect import connect
 from ormbench.pg.local import find_bindir, postmaster_of, start_local
 from ormbench.pg.schema import drop_owned_schema
 from ormbench.pg.url import parse_url
-from ormbench.plugin.dataset import Seeded
+from ormbench.plugin.dataset import verify_page
 from ormbench.query.spec import Page
+from ormbench.workspace import Workspace
 from tests.test_cleanup import _alive
 
 EXAMPLES = REPO / "examples"
@@ -297,17 +298,17 @@ def test_a_reseed_behind_the_lock_is_caught_before_recording(pg_server: PgServer
         engine.dispose()
 
 
-def test_an_empty_page_where_the_data_has_rows_fails_loudly(seeded: Callable[[str], Seeded]):
+def test_an_empty_page_where_the_data_has_rows_fails_loudly(seeded: Callable[[str], Workspace]):
     """Case 3: a benchmark whose page came back empty although its request matches rows on
     the dataset fails (one line) and is kept out of the saved run; a truly empty page passes."""
     tiny = seeded("tiny")
     bench = SimpleNamespace(has_error=False)
     empty = Page(columns=("id",), rows=())
     with pytest.raises(pytest.fail.Exception, match="the page came back empty") as info:
-        tiny.verify(bench, Case("canonical", 10, "orm_scalars"), empty)
+        verify_page(tiny, bench, Case("canonical", 10, "orm_scalars"), empty)
     assert bench.has_error and "\n" not in str(info.value)
     deep = SimpleNamespace(has_error=False)  # page 50 of tiny: nothing there to return
-    tiny.verify(deep, Case("deep_offset", 100, "orm_scalars"), empty)
+    verify_page(tiny, deep, Case("deep_offset", 100, "orm_scalars"), empty)
     assert not deep.has_error
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 import pytest
 
-import ormbench.strategies as registry
+import ormbench.strategies.registry as registry
 from ormbench.data.generate import iter_dataset
 from ormbench.data.models import JSON_COLUMNS
 from ormbench.errors import ConfigError

@@ -18,11 +18,8 @@ import pytest
 from sqlalchemy import text
 
 from fixtures.cli import REPO, subprocess_env
-from ormbench.config import Settings
 from ormbench.data.models import LIST_COLUMNS, ContentItem
 from ormbench.explain import Comparison, StrategyReport, analyze, compare, explain_schema
-from ormbench.pg import PgServer
-from ormbench.plugin.dataset import Seeded
 from ormbench.query.build import fetch_cursor, page_select
 from ormbench.query.scenarios import build_request
 from ormbench.query.spec import ContentRequest, Page
@@ -63,12 +60,8 @@ def _trap_names() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def tiny_ws(
-    seeded: Callable[[str], Seeded], pg_server: PgServer, ormbench_settings: Settings
-) -> Workspace:
-    data = seeded("tiny")
-    schema = f"{ormbench_settings.pg_schema}_tiny"
-    return Workspace(pg_server, schema, data.profile, data.info, data.roles, data.engine)
+def tiny_ws(seeded: Callable[[str], Workspace]) -> Workspace:
+    return seeded("tiny")
 
 
 @pytest.fixture(scope="module")

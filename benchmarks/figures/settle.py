@@ -18,8 +18,9 @@ import statistics
 import time
 from collections.abc import Callable
 
-from ormbench.commands.page import jsonable, resolve_request
+from ormbench.commands.page import resolve_request
 from ormbench.config import resolve
+from ormbench.jsonable import jsonable
 from ormbench.measure.paired import FLOOR
 from ormbench.strategies import StrategyContext, get_strategy
 from ormbench.workspace import open_workspace

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import functools
 import json
-import uuid
-from typing import Any
 
 from ormbench.cli import command
 from ormbench.config import Settings
+from ormbench.jsonable import jsonable
 from ormbench.measure.capture import capture
 from ormbench.query.build import fetch_cursor
 from ormbench.query.scenarios import SCENARIOS, build_request
@@ -38,19 +36,6 @@ def resolve_request(ws: Workspace, scenario: str, page_size: int) -> ContentRequ
     """The scenario's request on this dataset, keyset cursor resolved."""
     with ws.engine.connect() as conn:
         return build_request(scenario, ws.roles, page_size, functools.partial(fetch_cursor, conn))
-
-
-def jsonable(value: Any) -> Any:
-    """Page values as JSON: timestamps in ISO 8601, uuids as text, containers recursively."""
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    return value
 
 
 def page_document(req: ContentRequest, page: Page, strategy: str, statements: list) -> dict:

@@ -12,7 +12,6 @@ from typing import Any
 from ormbench.explain.analysis import StrategyReport
 from ormbench.measure.capture import Statement
 from ormbench.measure.plans import NodeFacts, diff_shapes
-from ormbench.query.spec import Page
 
 # SQL diff lines shown per statement pair; a label-only difference is one line per column.
 SQL_DIFF_LINES = 12
@@ -217,11 +216,6 @@ def execution_diff(a: StrategyReport, b: StrategyReport, paired: Pairing) -> lis
     return out
 
 
-def _same_page(a: Page, b: Page) -> bool:
-    common = [c for c in a.columns if c in b.columns]
-    return a.ids == b.ids and a.project(common) == b.project(common)
-
-
 def compare(a: StrategyReport, b: StrategyReport) -> Comparison:
     """Compare what two strategies sent (paired by normalized SQL), the plans they got and
     the pages they returned."""
@@ -253,7 +247,7 @@ def compare(a: StrategyReport, b: StrategyReport) -> Comparison:
         (a.strategy, b.strategy),
         same_sql,
         not plan_diff,
-        _same_page(a.page, b.page),
+        not a.page.diff(b.page, shared=True),
         tuple(sql_diff(a.statements, b.statements)),
         tuple(plan_diff),
         tuple(added),

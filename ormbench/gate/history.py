@@ -44,6 +44,7 @@ from ormbench.errors import ConfigError, UnusableInputError
 from ormbench.gate.comparable import environment
 from ormbench.gate.config import DEFAULT_STEP_THRESHOLD
 from ormbench.gate.runs import Run, expand, load_run, read_json
+from ormbench.measure.paired import FLOOR
 
 # Runs each side of a candidate split is judged on (median of at most this many).
 STEP_WINDOW = 5
@@ -51,8 +52,6 @@ STEP_WINDOW = 5
 STEP_MIN_RUNS = 2
 # Characters of the trend sparklines, lowest to highest.
 SPARKS = "▁▂▃▄▅▆▇█"
-# The floor is left out of charts and exports: its ratio to itself is 1 by construction.
-FLOOR = "dbapi_fetchall"
 # Keys dropped from runs kept in the store: large and not needed for trends or compare.
 _STORE_DROP_EXTRA = ("sql", "plans")
 # Environment keys that do not split a series (see the module docstring).
@@ -448,6 +447,7 @@ def write_charts(
         )
         for name, points in series(group).items():
             bench = next(r.benchmarks[name] for r in group if name in r.benchmarks)
+            # The floor is left out: its ratio to itself is 1 by construction.
             if bench.strategy == FLOOR or bench.scenario is None or bench.page_size is None:
                 continue
             label = bench.strategy or name

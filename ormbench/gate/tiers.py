@@ -34,9 +34,7 @@ from ormbench.gate.config import GateConfig, Thresholds
 from ormbench.gate.protocol import Protocol, departures, differences, of_run
 from ormbench.gate.runs import Bench, Run
 from ormbench.gate.stats import Shift, Timing, matched_logs, shift
-
-# Name of the floor strategy every ratio is measured against (its ratio is ~1 by design).
-FLOOR = "dbapi_fetchall"
+from ormbench.measure.paired import FLOOR
 
 
 class Tier(StrEnum):

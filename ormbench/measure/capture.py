@@ -25,6 +25,8 @@ from typing import Any, Literal
 import psycopg
 from sqlalchemy import Engine, event
 
+from ormbench.jsonable import jsonable
+
 StatementKind = Literal["query", "state", "transaction", "other"]
 
 # Comments before the first keyword (SQLAlchemy never sends them; users' text() may).
@@ -105,7 +107,7 @@ class Statement:
     def as_dict(self) -> dict[str, Any]:
         return {
             "sql": self.sql,
-            "params": _jsonable(self.params),
+            "params": jsonable(self.params),
             "rows_fetched": self.rows_fetched,
             "server_side": self.server_side,
             "kind": self.kind,
@@ -272,13 +274,3 @@ def capture(engine: Engine) -> Iterator[Capture]:
         _active = None
         for name, fn in listeners:
             event.remove(engine, name, fn)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    return str(value)

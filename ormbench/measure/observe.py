@@ -5,8 +5,10 @@ The strategy matrix (``ormbench.measure.paired``), the response matrix
 explain (``ormbench.explain.analysis``) all do the same before and around their clocks:
 
 * ``warm``: run the subject (and its partner, interleaved) ``WARMUP`` times untimed;
-* ``observe``: one warm execution captured (statements, rows fetched), EXPLAIN of exactly those
-  statements (plan shapes), Python calls, and peak memory, all outside every timed region;
+* ``observe``: one warm execution captured (its page, statements, rows fetched), EXPLAIN of
+  exactly those statements (plan shapes), Python calls, peak memory, and the plan mode of each
+  statement (generic or custom, from ``pg_prepared_statements``, as explain probes it), each on
+  an execution of its own, all outside every timed region;
 * ``timed``: one execution of the partner of a timed round, after the same settle as the
   target's and with its result freed after the clock stops, as pytest-benchmark frees the
   target's;
@@ -25,7 +27,7 @@ from sqlalchemy import Engine
 from ormbench.measure.capture import Capture, capture
 from ormbench.measure.counters import call_count, peak_memory
 from ormbench.measure.cpu import CpuClock
-from ormbench.measure.plans import plan_shapes
+from ormbench.measure.plans import PlanMode, plan_shapes, probe_plan_modes
 from ormbench.measure.settle import settle
 from ormbench.measure.stats import rounds_within
 
@@ -49,11 +51,21 @@ class Observed:
     """One warm execution of a subject, observed outside every clock."""
 
     subject: Subject
+    # What the captured execution returned (a page, or a response body).
+    page: Any
     capture: Capture
+    # Which plan each captured statement ran with, generic or custom (probed on its own run).
+    modes: list[PlanMode]
     # Normalized plan shape of each captured statement (ormbench.measure.plans), as dicts.
     plans: list[dict[str, Any]]
     calls: int
     peak_bytes: int
+
+    @property
+    def plan_modes(self) -> list[dict[str, Any]]:
+        """Each statement's plan mode as saved with a benchmark: the plan and whether a
+        prepared statement ran it (the evidence's counters vary between runs: left out)."""
+        return [{"plan": m.plan, "prepared": m.prepared} for m in self.modes]
 
 
 def warm(*runs: Callable[[], Any]) -> tuple[Any, ...]:
@@ -65,10 +77,15 @@ def warm(*runs: Callable[[], Any]) -> tuple[Any, ...]:
 
 
 def observe(subject: Subject, *, memory: bool = True) -> Observed:
-    """Statements, plan shapes, Python calls and (``memory``) peak bytes of one warm execution
-    each (run ``warm`` first)."""
+    """Page, statements, plan shapes, Python calls, (``memory``) peak bytes and plan modes of
+    one warm execution each (run ``warm`` first).
+
+    The plan-mode probe runs last: its execution is one more of each statement on its
+    connection (psycopg prepares one after ``prepare_threshold``), so everything counted before
+    it is counted on the same executions as without it.
+    """
     with capture(subject.engine) as captured:
-        subject.run()
+        page = subject.run()
     plans = [
         shape.as_dict()
         for shape in plan_shapes(subject.engine, captured.statements)
@@ -76,7 +93,8 @@ def observe(subject: Subject, *, memory: bool = True) -> Observed:
     ]
     calls = call_count(subject.run)
     peak = peak_memory(subject.run) if memory else 0
-    return Observed(subject, captured, plans, calls, peak)
+    modes = probe_plan_modes(subject.engine, subject.run)
+    return Observed(subject, page, captured, modes, plans, calls, peak)
 
 
 def once_s(*runs: Callable[[], Any]) -> float:

@@ -52,10 +52,6 @@ class Case:
         return f"{self.group}-{self.strategy}"
 
 
-class PageMismatch(AssertionError):
-    """A strategy returned another page than the floor: its timing would be meaningless."""
-
-
 @dataclass
 class Prepared:
     """What is known about a case before its timed rounds."""
@@ -71,6 +67,8 @@ class Prepared:
     floor_times: list[float] = field(default_factory=list)
     # Normalized plan shape of each captured statement (ormbench.measure.plans), as dicts.
     plans: list[dict[str, Any]] = field(default_factory=list)
+    # Plan mode of each captured statement (Observed.plan_modes).
+    plan_modes: list[dict[str, Any]] = field(default_factory=list)
     # Rounds whose floor execution is done (before() and after() count them).
     paired_rounds: int = 0
     # Seconds of idle before each timed execution, the target's and the floor's (SETTLE_S).
@@ -110,6 +108,7 @@ class Prepared:
             seen.peak_bytes,
             rounds,
             plans=seen.plans,
+            plan_modes=seen.plan_modes,
             settle_s=settle_s,
             cpu=cpu,
             cpu_unavailable=why,
@@ -188,9 +187,7 @@ def check_once(case: Case, ctx: StrategyContext, req: ContentRequest) -> Page:
 
 
 def _check_page(case: Case, page: Page, expected: Page) -> None:
-    problems = expected.diff(page)
-    if problems:
-        raise PageMismatch(f"{case.id}: not the page {FLOOR} returns: {'; '.join(problems)}")
+    expected.check(page, f"{case.id}: not the page {FLOOR} returns")
 
 
 def cpu_info(prepared: Prepared, rounds: int) -> dict[str, Any]:
@@ -232,4 +229,5 @@ def extra_info(prepared: Prepared, round_times: list[float]) -> dict[str, Any]:
         "floor_samples": floor_times,
         "sql": [s.sql for s in cap.statements],
         "plans": prepared.plans,
+        "plan_modes": prepared.plan_modes,
     }

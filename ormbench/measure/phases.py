@@ -82,11 +82,8 @@ import gc
 import json
 import statistics
 import sys
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from decimal import Decimal
 from time import perf_counter_ns
 from typing import Any, TypeVar
 
@@ -96,6 +93,7 @@ from sqlalchemy.engine.interfaces import CacheStats
 from sqlalchemy.pool import QueuePool
 
 from ormbench.db import make_engine
+from ormbench.jsonable import jsonable
 from ormbench.jsonload import CountingLoader, JsonLoads, get_loader
 from ormbench.measure.capture import Statement, capture
 from ormbench.measure.observe import WARMUP
@@ -177,33 +175,19 @@ _CACHE_NAMES: dict[CacheStats, str] = {
 RAW_DBAPI = "raw DBAPI"
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID | Decimal):
-        return str(value)
-    return value
-
-
-def _default(value: Any) -> Any:
-    converted = _jsonable(value)
-    if converted is value:
-        raise TypeError(f"{type(value).__name__} is not JSON serializable")
-    return converted
-
-
 def endpoint_body(page: Page, req: ContentRequest) -> bytes:
     """The response body the list endpoint returns for ``page``.
 
     A lean endpoint: one dict per row (timestamps in ISO 8601, UUIDs as text, JSONB values
     as loaded), rendered as Starlette's ``JSONResponse`` does (``json.dumps`` with
-    ``ensure_ascii=False`` and compact separators, UTF-8).
+    ``ensure_ascii=False`` and compact separators, UTF-8); values JSON has no type for are
+    converted by ``jsonable`` as the encoder meets them.
     """
     columns = page.columns
-    items = [{c: _jsonable(v) for c, v in zip(columns, row, strict=True)} for row in page.rows]
+    items = [dict(zip(columns, row, strict=True)) for row in page.rows]
     body = {"items": items, "page": req.page, "page_size": req.page_size, "total": page.total}
     text = json.dumps(
-        body, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_default
+        body, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=jsonable
     )
     return text.encode("utf-8")
 

@@ -17,7 +17,6 @@ from typing import Any
 
 from ormbench.measure.capture import Capture
 from ormbench.measure.observe import Subject, observe, once_s, paired_rounds, timed, warm
-from ormbench.measure.paired import PageMismatch
 from ormbench.measure.settle import SETTLE_S, settle
 from ormbench.measure.stats import median_ci
 from ormbench.pathologies.base import VARIANTS, Pathology
@@ -37,19 +36,6 @@ def other(which: str) -> str:
     return VARIANTS[1 - VARIANTS.index(which)]
 
 
-def rows_differ(bad: Page, fixed: Page) -> list[str]:
-    """Why two pages do not hold the same rows (ids, order, common columns); empty if they do.
-
-    Totals are not compared: a capped count differs from the exact one on purpose.
-    """
-    if bad.ids != fixed.ids:
-        return [f"ids differ: bad {list(bad.ids)}, fixed {list(fixed.ids)}"]
-    common = [c for c in bad.columns if c in fixed.columns]
-    if bad.project(common).rows != fixed.project(common).rows:
-        return ["same ids, different values in the columns both load"]
-    return []
-
-
 @dataclass
 class Pair:
     """Both variants of a pathology, open, checked and sized for interleaved rounds."""
@@ -62,6 +48,8 @@ class Pair:
     plans: dict[str, list[dict[str, Any]]]
     once: dict[str, float]
     rounds: int
+    # Plan mode of each captured statement, per variant (Observed.plan_modes).
+    plan_modes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     partner_times: dict[str, list[float]] = field(default_factory=dict)
     # Seconds of idle before each timed execution, the target's and its partner's (SETTLE_S).
     settle_s: float = SETTLE_S
@@ -118,6 +106,7 @@ class Pair:
             "fetch_ratio": (cap.rows_fetched / rows) if rows else None,
             "calls": self.calls[which],
             "plans": self.plans[which],
+            "plan_modes": self.plan_modes.get(which, []),
             "bad_median_ms": statistics.median(bad) * 1e3,
             "fixed_median_ms": statistics.median(fixed) * 1e3,
             "ratio": median_ci(ratios).as_dict(),
@@ -136,25 +125,31 @@ def prepare_pair(
     near-deterministic tiers read them as they read the strategy matrix's)."""
     pages = dict(zip(VARIANTS, warm(*(runs[which].run for which in VARIANTS)), strict=True))
     if pathology.same_rows:
-        problems = rows_differ(pages["bad"], pages["fixed"])
-        if problems:
-            raise PageMismatch(
-                f"pathology {pathology.name}: bad and fixed return different rows, so their "
-                f"timings do not compare: {'; '.join(problems)}"
-            )
+        # Totals are not compared: a capped count differs from the exact one on purpose.
+        pages["bad"].check(
+            pages["fixed"],
+            f"pathology {pathology.name}: bad and fixed return different rows, so their "
+            "timings do not compare",
+            shared=True,
+            total=False,
+        )
     captures: dict[str, Capture] = {}
     calls: dict[str, int] = {}
     plans: dict[str, list[dict[str, Any]]] = {}
+    modes: dict[str, list[dict[str, Any]]] = {}
     once: dict[str, float] = {}
     for which in VARIANTS:
         run = runs[which]
         seen = observe(Subject(which, run.variant.label, run.run, run.engine), memory=False)
         captures[which], plans[which], calls[which] = seen.capture, seen.plans, seen.calls
+        modes[which] = seen.plan_modes
         once[which] = once_s(run.run)
     rounds = paired_rounds(
         PAIR_BUDGET_S, once["bad"] + once["fixed"], settle_s, MIN_PAIRS, MAX_PAIRS
     )
-    return Pair(pathology, runs, pages, captures, calls, plans, once, rounds, settle_s=settle_s)
+    return Pair(
+        pathology, runs, pages, captures, calls, plans, once, rounds, modes, settle_s=settle_s
+    )
 
 
 __all__ = [
@@ -164,5 +159,4 @@ __all__ = [
     "Pair",
     "other",
     "prepare_pair",
-    "rows_differ",
 ]

@@ -406,31 +406,48 @@ class Page:
             self.total,
         )
 
-    def diff(self, actual: Page, *, limit: int = 5) -> list[str]:
-        """Differences of ``actual`` from this (expected) page, empty when they agree.
+    def diff(
+        self, actual: Page, *, limit: int = 5, shared: bool = False, total: bool = True
+    ) -> list[str]:
+        """Differences of ``actual`` from this (expected) page, empty when they agree: the one
+        page comparison (strategy against the oracle or the floor, decoded body against the
+        floor's, bad variant against fixed, explain's two strategies).
 
         Compares ids and order first (the usual failure), then every value of every column
-        ``actual`` carries, then the total. Values compare with ``==`` and exact types for
-        floats and timestamps, as the oracle reproduces what PostgreSQL returns.
+        ``actual`` carries (``shared``: of every column both pages carry, neither being the
+        reference), then the total (unless ``total`` is False: a capped count differs from
+        the exact one on purpose). Values compare with ``==`` and exact types for floats and
+        timestamps, as the oracle reproduces what PostgreSQL returns.
         """
         out: list[str] = []
         if self.ids != actual.ids:
             out.append(f"ids differ: expected {list(self.ids)}, got {list(actual.ids)}")
             return out
+        columns = [c for c in actual.columns if c in self.columns] if shared else actual.columns
         try:
-            expected = self.project(actual.columns)
+            expected, got_page = self.project(columns), actual.project(columns)
         except ValueError as exc:
             return [str(exc)]
-        for n, (want, got) in enumerate(zip(expected.rows, actual.rows, strict=True)):
-            for name, a, b in zip(actual.columns, want, got, strict=True):
+        for n, (want, got) in enumerate(zip(expected.rows, got_page.rows, strict=True)):
+            for name, a, b in zip(columns, want, got, strict=True):
                 if a != b or type(a) is not type(b):
                     out.append(f"row {n} (id {actual.ids[n]}) column {name}: {a!r} != {b!r}")
                     if len(out) >= limit:
                         return out
-        # Always compared: a strategy that drops a requested total is wrong too.
-        if self.total != actual.total:
+        # Compared by default: a strategy that drops a requested total is wrong too.
+        if total and self.total != actual.total:
             out.append(f"total: expected {self.total}, got {actual.total}")
         return out
+
+    def check(self, actual: Page, what: str, *, shared: bool = False, total: bool = True) -> None:
+        """Raise ``PageMismatch`` (``what: differences``) unless ``diff`` finds none."""
+        problems = self.diff(actual, shared=shared, total=total)
+        if problems:
+            raise PageMismatch(f"{what}: {'; '.join(problems)}")
+
+
+class PageMismatch(AssertionError):
+    """A page differs from the one it must equal: timing it would be meaningless."""
 
 
 __all__ = [
@@ -446,6 +463,7 @@ __all__ = [
     "ContentRequest",
     "Cursor",
     "Page",
+    "PageMismatch",
     "SortValue",
     "SourceType",
 ]

@@ -19,7 +19,6 @@ from ormbench.measure.paired import (
     MAX_ROUNDS,
     MIN_ROUNDS,
     ROUND_BUDGET_S,
-    PageMismatch,
     Prepared,
     extra_info,
 )
@@ -114,9 +113,7 @@ def prepare_response(
 def _checked_page(case: ResponseCase, req: ContentRequest, got: bytes, expected: bytes) -> Page:
     """The page ``got`` decodes to, if it is the page the floor's body holds."""
     page = decode_body(got, req)
-    problems = decode_body(expected, req).diff(page)
-    if problems:
-        raise PageMismatch(f"{case.id}: not the page {FLOOR_PATH} renders: {'; '.join(problems)}")
+    decode_body(expected, req).check(page, f"{case.id}: not the page {FLOOR_PATH} renders")
     return page
 
 

@@ -29,7 +29,7 @@ from ormbench.query.build import (
     total_sql,
 )
 from ormbench.query.spec import USERNAME, ContentRequest, Page
-from ormbench.strategies import StrategyContext, register
+from ormbench.strategies.registry import StrategyContext, register
 
 # Rows fetched per round trip by orm_yield_per (SQLAlchemy's documented example value).
 YIELD_PER = 100

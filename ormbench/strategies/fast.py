@@ -43,8 +43,8 @@ from sqlalchemy.types import TypeDecorator
 from ormbench.data.models import JSON_COLUMNS, LIST_COLUMNS, ContentItem
 from ormbench.query.build import compile_sql, page_select, sort_column, total_select
 from ormbench.query.spec import ContentRequest, Page
-from ormbench.strategies import StrategyContext, register
 from ormbench.strategies.builtin import _columns, _entity_page
+from ormbench.strategies.registry import StrategyContext, register
 
 # Statements kept per shape and kind; a service has a handful of shapes, the tests' random
 # requests a few hundred.

@@ -26,11 +26,10 @@ import functools
 import json
 
 from ormbench.gate.plants import replace_strategy
+from ormbench.measure.paired import FLOOR
 from ormbench.query.spec import ContentRequest, Page
 from ormbench.strategies import STRATEGIES, Strategy, StrategyContext
 
-# The floor keeps the stock decoder: it is the bare driver the ratios are measured against.
-FLOOR = "dbapi_fetchall"
 # Same values, same types as json.loads; every object and number through a C-level hook
 # (a partial is not the exact type the scanner's fast paths test for), so about 2x slower.
 SLOW_DECODER = json.JSONDecoder(
@@ -55,5 +54,6 @@ def _slow_json(strategy: Strategy) -> Strategy:
 
 
 for _name, _strategy in list(STRATEGIES.items()):
+    # The floor keeps the stock decoder: it is the bare driver the ratios are measured against.
     if _name != FLOOR:
         replace_strategy(_name, _slow_json(_strategy))
