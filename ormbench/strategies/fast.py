@@ -8,10 +8,13 @@ one request's values under the names ``ormbench.query.build`` binds, so a reused
 sends exactly the SQL ``page_select`` would build for the request (tests compare both).
 
 Two paths change the SQL on purpose, with the same plan underneath: ``orm_columns_orjson``
-casts the JSONB columns to text (decoded by orjson instead of psycopg's json.loads), and
-``dbapi_server_json`` wraps the page statement in ``json_agg`` so that PostgreSQL builds the
-JSON. Every one is held to the oracle like the built-in strategies. They are registered after
-the built-in ones (``ormbench.strategies``), most ORM first.
+casts the JSONB columns to text in a query over the page (decoded by orjson instead of
+psycopg's json.loads), and ``dbapi_server_json`` wraps the page statement in ``json_agg`` so
+that PostgreSQL builds the JSON. ``orm_columns_autocommit`` sends the page statement itself,
+outside a transaction (one round trip instead of BEGIN, the page and ROLLBACK), with jsonb
+decoded by orjson on its connection. Every one is held to the oracle like the built-in
+strategies. They are registered after the built-in ones (``ormbench.strategies``), most ORM
+first.
 """
 
 from __future__ import annotations
