@@ -163,6 +163,61 @@ def test_explain_unknown_strategy_is_one_line(run_cli: RunCli, cli_args: list[st
     assert "Traceback" not in result.stderr
 
 
+def test_explain_response_paths_have_the_response_phases(
+    run_cli: RunCli, cli_args: list[str]
+) -> None:
+    """A response path (STRATEGY-RESPONSE) is explained like a strategy, its rendering split
+    into Pydantic validation and serialization; a path without validation has 0 there."""
+    result = _explain(
+        run_cli,
+        cli_args,
+        "--strategy",
+        "orm_scalars-pydantic",
+        "--vs",
+        "dbapi_fetchall-orjson",
+        "--json",
+    )
+    doc = json.loads(result.stdout)
+    assert validate(doc) == []
+    production, floor = doc["strategies"]
+    assert (production["strategy"], production["response"]) == ("orm_scalars-pydantic", "pydantic")
+    assert (floor["strategy"], floor["response"]) == ("dbapi_fetchall-orjson", "orjson")
+    assert floor["phases"]["warm"]["phases"]["validate"] == 0
+    assert list(production["phases"]["warm"]["phases"]) == list(PHASES)
+    for report in (production, floor):
+        assert report["counters"]["statements"] == 1
+        assert report["counters"]["rows_returned"] == doc["page_size"]
+    assert doc["comparison"]["same_sql"] is True
+    assert doc["comparison"]["same_page"] is True
+
+
+def test_explain_response_path_text(run_cli: RunCli, cli_args: list[str]) -> None:
+    """The text report of a response path names its validation and serialization phases."""
+    out = _explain(run_cli, cli_args, "--strategy", "orm_columns_reused-pydantic").stdout
+    assert "== orm_columns_reused-pydantic: ORM Rows of a reused statement" in out
+    assert "Pydantic validation" in out and "serialize JSON body" in out
+
+
+def test_explain_unknown_response_path_is_one_line(run_cli: RunCli, cli_args: list[str]) -> None:
+    """A mistyped response path is one error line naming the known paths."""
+    result = run_cli("explain", *cli_args, "--strategy", "orm_scalars-xml")
+    assert result.returncode == 2
+    assert result.stderr.startswith("ormbench: unknown response path 'orm_scalars-xml'; known: ")
+    assert "orm_scalars-pydantic" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("strategy", ["orm_columns_autocommit", "dbapi_fetchall"])
+def test_explain_counts_no_transaction_in_autocommit(
+    run_cli: RunCli, cli_args: list[str], strategy: str
+) -> None:
+    """Round trips: the autocommit path's one statement is one; the floor's three (BEGIN,
+    the page, ROLLBACK)."""
+    doc = json.loads(_explain(run_cli, cli_args, "--strategy", strategy, "--json").stdout)
+    counters = doc["strategies"][0]["counters"]
+    expected = (1, 0) if strategy == "orm_columns_autocommit" else (3, 1)
+    assert (counters["round_trips"], counters["transactions"]) == expected
+
+
 def test_comparison_verdicts_are_plain() -> None:
     """The comparison says same/different SQL and same/different plan, naming the node."""
     scan = "Index Scan using ix on content_items_auto -> Seq Scan on content_items_auto"

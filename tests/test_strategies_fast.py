@@ -17,11 +17,24 @@ import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from psycopg.pq import Format
+from sqlalchemy import text
+from sqlalchemy.orm import Session
 
+from ormbench.data.models import JSON_COLUMNS
+from ormbench.measure.capture import capture
 from ormbench.query import build
+from ormbench.query.build import page_select
 from ormbench.query.scenarios import PAGE_SIZES, SCENARIOS, build_request
 from ormbench.strategies import FAST_STRATEGIES, STRATEGIES
-from ormbench.strategies.fast import STATEMENTS, bound_params, statement_shape
+from ormbench.strategies.fast import (
+    STATEMENTS,
+    OrjsonJsonb,
+    _orjson_columns_select,
+    bound_params,
+    outside_transaction,
+    statement_shape,
+)
 from tests import test_query_correctness as correctness
 from tests.test_query_correctness import World, assert_page, pages_to_check, random_requests
 
@@ -39,6 +52,7 @@ def test_fast_strategies_are_registered_after_the_builtin_ones() -> None:
         "orm_scalars_reused",
         "orm_columns_reused",
         "orm_columns_orjson",
+        "orm_columns_autocommit",
         "core_reused",
         "dbapi_dict_row",
         "dbapi_server_json",
@@ -128,7 +142,13 @@ def test_reused_statements_send_the_built_sql(
     warm = replace(req, page_size=25)
     assert statement_shape(warm) == statement_shape(req)
     expected = build.page_sql(req)
-    same_sql = ("orm_scalars_reused", "orm_columns_reused", "core_reused", "dbapi_dict_row")
+    same_sql = (
+        "orm_scalars_reused",
+        "orm_columns_reused",
+        "orm_columns_autocommit",
+        "core_reused",
+        "dbapi_dict_row",
+    )
     for name in same_sql:
         STATEMENTS.clear()
         STRATEGIES[name](world.ctx, warm)
@@ -139,3 +159,86 @@ def test_reused_statements_send_the_built_sql(
         assert query == expected.sql, name
         used = {k: dict(params)[k] for k in _PLACEHOLDER.findall(query)}
         assert used == dict(expected.params), name
+
+
+@TINY
+def test_autocommit_path_is_one_round_trip_and_gives_the_connection_back(world: World) -> None:
+    """orm_columns_autocommit sends its one statement outside a transaction (no BEGIN, no
+    ROLLBACK: one round trip), and the pooled connection gets its settings back."""
+    req = build_request("canonical", world.roles, 10)
+    with world.engine.connect() as conn:
+        adapters = conn.connection.dbapi_connection.adapters
+        jsonb = adapters.types["jsonb"].oid
+        engine_loader = adapters.get_loader(jsonb, Format.TEXT)
+    assert engine_loader is not None and engine_loader is not OrjsonJsonb
+    STRATEGIES["orm_columns_autocommit"](world.ctx, req)  # warm: the statement is cached
+    with capture(world.engine) as captured:
+        STRATEGIES["orm_columns_autocommit"](world.ctx, req)
+    assert [s.autocommit for s in captured.statements] == [True]
+    assert captured.transaction_count == 0
+    assert captured.round_trips == 1
+    with capture(world.engine) as floor:
+        STRATEGIES["dbapi_fetchall"](world.ctx, req)
+    assert floor.round_trips == 3  # BEGIN, the page, ROLLBACK
+    with world.engine.connect() as conn:
+        dbapi = conn.connection.dbapi_connection
+        assert dbapi.autocommit is False
+        assert dbapi.prepare_threshold == 5  # psycopg's default
+        assert dbapi.adapters.get_loader(jsonb, Format.TEXT) is engine_loader
+
+
+def _prepared_statements(session: Session) -> int:
+    return session.execute(text("SELECT count(*) FROM pg_prepared_statements")).scalar_one()
+
+
+@TINY
+def test_outside_transaction_never_prepares(world: World) -> None:
+    """Run ten times outside a transaction, the page statement stays unprepared (so no generic
+    plan can replace its custom ones); with autocommit alone, psycopg prepares it after five."""
+    req = build_request("rare_tag", world.roles, 10)
+    stmt = page_select(req)
+    params = bound_params(req)
+    with world.ctx.session_factory() as session, outside_transaction(session):
+        for _ in range(10):
+            session.execute(stmt, params).all()
+        assert _prepared_statements(session) == 0
+        dbapi = session.connection().connection.dbapi_connection
+        assert dbapi.autocommit is True and dbapi.prepare_threshold is None
+    with world.ctx.session_factory() as session:
+        dbapi = session.connection().connection.dbapi_connection
+        threshold = dbapi.prepare_threshold
+        assert threshold == 5  # psycopg's default, given back
+        dbapi.autocommit = True  # the planted omission: autocommit without the guard
+        try:
+            for _ in range(10):
+                session.execute(stmt, params).all()
+            assert _prepared_statements(session) >= 1
+        finally:
+            session.execute(text("DEALLOCATE ALL"))
+            dbapi.autocommit = False
+
+
+def _outputs(node: dict[str, Any]) -> list[str]:
+    """The Output lists of ``node`` and every node below it (EXPLAIN VERBOSE)."""
+    found = list(node.get("Output", []))
+    for child in node.get("Plans", []):
+        found += _outputs(child)
+    return found
+
+
+@TINY
+@pytest.mark.parametrize("scenario", ["canonical", "rare_tag", "sort_quality"])
+def test_orjson_casts_only_the_page_rows(world: World, scenario: str) -> None:
+    """orm_columns_orjson casts JSONB to text in the query over the page: the casts are in
+    the top node's output only, never below it (where a Sort of every candidate row runs)."""
+    req = build_request(scenario, world.roles, 100)
+    sql = build.compile_sql(_orjson_columns_select(req))
+    with world.engine.connect() as conn:
+        cursor = conn.connection.dbapi_connection.cursor()
+        cursor.execute(f"EXPLAIN (VERBOSE, FORMAT JSON) {sql.sql}", dict(sql.params))
+        plan = cursor.fetchone()[0][0]["Plan"]
+    assert plan["Node Type"] in ("Subquery Scan", "Sort")
+    top = plan if plan["Node Type"] == "Subquery Scan" else plan["Plans"][0]
+    assert sum("::text" in out for out in top["Output"]) == len(JSON_COLUMNS)
+    below = [out for child in top.get("Plans", []) for out in _outputs(child)]
+    assert below and not any("::text" in out for out in below)

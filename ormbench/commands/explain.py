@@ -16,20 +16,28 @@ from ormbench.cli import command
 from ormbench.commands.page import case_arguments, resolve_request
 from ormbench.config import Settings
 from ormbench.errors import ConfigError
-from ormbench.explain import analyze, compare, document, render
+from ormbench.explain import analyze, compare, document, render, subject
 from ormbench.measure.phases import (
     COLD_REPEATS,
     MAX_COLD_REPEATS,
     MAX_WARM_REPEATS,
     WARM_REPEATS,
 )
-from ormbench.strategies import get_strategy, load_strategy_modules
+from ormbench.strategies import load_strategy_modules
 from ormbench.workspace import open_workspace
+
+# A response path explains the page's loading, then its Pydantic validation and serialization.
+_SUBJECT_HELP = (
+    "a registered strategy, or a response path STRATEGY-RESPONSE as the response benchmarks "
+    "name them (e.g. orm_scalars-pydantic)"
+)
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
-    case_arguments(parser)
-    parser.add_argument("--vs", metavar="STRATEGY", help="a second strategy, side by side")
+    case_arguments(parser, strategy_help=_SUBJECT_HELP)
+    parser.add_argument(
+        "--vs", metavar="STRATEGY", help="a second strategy or response path, side by side"
+    )
     parser.add_argument("--json", action="store_true", help="one JSON document (see --help)")
     parser.add_argument(
         "--cold",
@@ -59,7 +67,7 @@ def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
         load_strategy_modules(settings.strategies_from.split(","))
     names = [args.strategy] + ([args.vs] if args.vs else [])
     for name in names:
-        get_strategy(name)  # an unknown name fails before any server starts
+        subject(name)  # an unknown name fails before any server starts
     if args.repeats is not None and args.repeats < 1:
         raise ConfigError(f"--repeats must be a positive integer, got {args.repeats}")
     loader = settings.json_loader[0]

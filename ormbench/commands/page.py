@@ -17,12 +17,17 @@ from ormbench.strategies import StrategyContext, get_strategy
 from ormbench.workspace import Workspace, open_workspace
 
 
-def case_arguments(parser: argparse.ArgumentParser, *, strategy: bool = True) -> None:
+def case_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    strategy: bool = True,
+    strategy_help: str = "a registered strategy",
+) -> None:
     """--scenario and --page-size (and --strategy), shared by page, explain and compare."""
     parser.add_argument("--scenario", default="canonical", help=f"one of {', '.join(SCENARIOS)}")
     parser.add_argument("--page-size", type=int, default=10, help="rows per page")
     if strategy:
-        parser.add_argument("--strategy", default="orm_scalars", help="a registered strategy")
+        parser.add_argument("--strategy", default="orm_scalars", help=strategy_help)
 
 
 def _page_arguments(parser: argparse.ArgumentParser) -> None:

@@ -4,7 +4,7 @@ by side (compare), the text report and the --json document (render, schema).
 ``ormbench explain`` (ormbench/commands/explain.py) only parses, calls these and prints.
 """
 
-from ormbench.explain.analysis import StrategyReport, analyze
+from ormbench.explain.analysis import StrategyReport, analyze, subject
 from ormbench.explain.compare import Comparison, compare, sql_diff
 from ormbench.explain.render import document, phase_lines, render
 from ormbench.explain.schema import SCHEMA_VERSION, explain_schema
@@ -20,4 +20,5 @@ __all__ = [
     "phase_lines",
     "render",
     "sql_diff",
+    "subject",
 ]

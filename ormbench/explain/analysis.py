@@ -24,7 +24,7 @@ from ormbench.explain.mechanisms import Finding, find, verdict
 from ormbench.measure.capture import Capture, Statement, capture
 from ormbench.measure.counters import STRATEGY_OWNER, Profile, peak_memory, profile
 from ormbench.measure.observe import warm
-from ormbench.measure.phases import PhaseTable, measure_phases
+from ormbench.measure.phases import PhaseTable, Rendering, endpoint_rendering, measure_phases
 from ormbench.measure.plans import (
     FACT_SETTINGS,
     FACTS_OPTIONS,
@@ -39,6 +39,9 @@ from ormbench.measure.plans import (
     seq_scans,
 )
 from ormbench.query.spec import ContentRequest, Page
+from ormbench.response.decode import decode_body
+from ormbench.response.paths import PATHS_BY_NAME, ResponsePath, get_path
+from ormbench.response.render import STEPS
 from ormbench.strategies import Strategy, StrategyContext, get_strategy, label
 from ormbench.workspace import Workspace
 
@@ -90,12 +93,19 @@ class Observation:
 
 
 def observe(
-    engine: Engine, run: Callable[[], Page], own_files: dict[str, str] | None = None
+    engine: Engine,
+    run: Callable[[], Any],
+    own_files: dict[str, str] | None = None,
+    as_page: Callable[[Any], Page] | None = None,
 ) -> Observation:
-    """Observe ``run`` (one page on ``engine``) once warm, in every way explain reports."""
+    """Observe ``run`` (one page on ``engine``) once warm, in every way explain reports.
+
+    ``run`` returns the page, or something ``as_page`` turns into it (a response body).
+    """
     warm(run)
     with capture(engine) as captured:
-        page = run()
+        result = run()
+    page = as_page(result) if as_page else result
     modes = probe_plan_modes(engine, run)
     prof = profile(run, own_files)
     peak = peak_memory(run)
@@ -132,6 +142,8 @@ class StrategyReport:
     observation: Observation
     warm: PhaseTable
     cold: PhaseTable | None
+    # The response rendering (pydantic, orjson, ...) when ``strategy`` is a response path.
+    response: str | None = None
 
     @property
     def page(self) -> Page:
@@ -191,6 +203,7 @@ class StrategyReport:
         return {
             "strategy": self.strategy,
             "label": self.label,
+            "response": self.response,
             "statements": statements,
             "counters": {
                 "statements": len(self.statements),
@@ -200,7 +213,7 @@ class StrategyReport:
                 "peak_bytes": self.peak_bytes,
                 "round_trips": captured.round_trips,
                 "round_trip_ns": obs.rtt_ns,
-                "transactions": len({s.transaction for s in self.statements}),
+                "transactions": captured.transaction_count,
                 "commits": captured.commits,
                 "new_connections": captured.connects,
                 "checkouts": captured.checkouts,
@@ -221,6 +234,37 @@ class StrategyReport:
         }
 
 
+@dataclass(frozen=True)
+class Subject:
+    """What explain runs: a strategy (its page, as the lean endpoint's body), or a response
+    path (``<strategy>-<response>``: its loader, then its validation and serialization)."""
+
+    name: str
+    label: str
+    load: Callable[[StrategyContext, ContentRequest], Any]
+    response: ResponsePath | None = None
+
+    def rendering(self, req: ContentRequest) -> Rendering:
+        if self.response is None:
+            return endpoint_rendering(req)
+        validate, serialize = STEPS[self.response.response]
+        return Rendering(serialize, validate)
+
+
+def subject(strategy: Strategy | str) -> Subject:
+    """The strategy or response path called ``strategy`` (or the strategy function itself);
+    a ConfigError names both kinds of choices otherwise."""
+    if not isinstance(strategy, str):
+        return Subject(strategy.__name__, label(strategy), strategy)
+    if strategy in PATHS_BY_NAME:
+        path = PATHS_BY_NAME[strategy]
+        return Subject(path.name, path.label, path.load, path)
+    if "-" in strategy:  # strategy names never hold one (ormbench.strategies._NAME)
+        get_path(strategy)  # raises, listing the paths
+    fn = get_strategy(strategy)
+    return Subject(strategy, label(fn), fn)
+
+
 def analyze(
     ws: Workspace,
     strategy: Strategy | str,
@@ -230,13 +274,26 @@ def analyze(
     cold: bool = False,
     repeats: int | None = None,
 ) -> StrategyReport:
-    """Observe and attribute one strategy (a name or a function) on ``req``."""
-    fn = get_strategy(strategy) if isinstance(strategy, str) else strategy
-    name = strategy if isinstance(strategy, str) else fn.__name__
+    """Observe and attribute one strategy (a name or a function) or response path (a name,
+    e.g. ``orm_scalars-pydantic``) on ``req``.
+
+    A response path's page, for the counters and the comparison, is the one its body
+    carries; its phase table splits the rendering into Pydantic validation and serialization.
+    """
+    what = subject(strategy)
+    rendering = what.rendering(req)
     engine = ws.engine_for(loader)
     try:
         ctx = StrategyContext(engine)
-        obs = observe(engine, lambda: fn(ctx, req), strategy_owner(fn))
+        if what.response is None:
+            obs = observe(engine, lambda: what.load(ctx, req), strategy_owner(what.load))
+        else:
+            obs = observe(
+                engine,
+                lambda: rendering.body(what.load(ctx, req)),
+                strategy_owner(what.load),
+                as_page=lambda body: decode_body(body, req),
+            )
     finally:
         engine.dispose()
     common = {
@@ -244,19 +301,24 @@ def analyze(
         "repeats": repeats,
         "statements": obs.statements,
         "new_backend": obs.captured.connects > 0,
+        "rendering": rendering,
+        "name": what.name,
     }
-    warm = measure_phases(ws.server, ws.schema, fn, req, **common)
+    warm = measure_phases(ws.server, ws.schema, what.load, req, **common)
     cold_table = (
-        measure_phases(ws.server, ws.schema, fn, req, cold=True, **common) if cold else None
+        measure_phases(ws.server, ws.schema, what.load, req, cold=True, **common) if cold else None
     )
-    return StrategyReport(name, label(fn), obs, warm, cold_table)
+    response = what.response.response if what.response else None
+    return StrategyReport(what.name, what.label, obs, warm, cold_table, response)
 
 
 __all__ = [
     "Observation",
     "StrategyReport",
+    "Subject",
     "analyze",
     "observe",
     "round_trip_ns",
     "strategy_owner",
+    "subject",
 ]

@@ -66,7 +66,7 @@ SQL_CHARS = 70
 
 # Layers as the verdict groups them: the server's two phases are one layer.
 _SERVER = "server"
-_PYTHON_LAYERS = ("build", "hydration", "serialize")
+_PYTHON_LAYERS = ("build", "hydration", "validate", "serialize")
 # Caches statuses that mean SQLAlchemy compiled the statement on this execution.
 _UNCACHED = frozenset({"miss", "no cache key", "disabled", "unsupported"})
 _LABEL = re.compile(r"\s+AS\s+\w+")

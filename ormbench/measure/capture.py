@@ -81,6 +81,8 @@ class Statement:
     transaction: int = 0
     # FETCH round trips of a server-side cursor (each fetch call; iteration per itersize).
     fetches: int = 0
+    # Sent on a connection in DBAPI autocommit: no BEGIN or ROLLBACK around it.
+    autocommit: bool = False
 
     @property
     def round_trips(self) -> int:
@@ -132,10 +134,14 @@ class Capture:
         return len(self.statements)
 
     @property
+    def transaction_count(self) -> int:
+        """Transactions psycopg opened (BEGIN): autocommit statements run outside any."""
+        return len({s.transaction for s in self.statements if not s.autocommit})
+
+    @property
     def round_trips(self) -> int:
         """Every statement's round trips, plus BEGIN and COMMIT/ROLLBACK per transaction."""
-        transactions = {s.transaction for s in self.statements}
-        return sum(s.round_trips for s in self.statements) + 2 * len(transactions)
+        return sum(s.round_trips for s in self.statements) + 2 * self.transaction_count
 
     @property
     def rows_fetched(self) -> int:
@@ -163,6 +169,7 @@ class _Recording:
                 params=params,
                 server_side=self._server_side,
                 transaction=_active.transactions,
+                autocommit=self.connection.autocommit,  # type: ignore[attr-defined]
             )
             _active.statements.append(self._ob_statement)
         return super().execute(query, params, **kwargs)  # type: ignore[misc]

@@ -39,12 +39,18 @@ phase                         how it is measured (every clock is ``time.perf_cou
                               design: the ORM has no hooks around its row loop. Any time no
                               other hook sees lands here too; overlapping windows would make
                               it negative, which is reported as a warning.
-``serialize``                 the JSON body the endpoint returns (``endpoint_body``).
+``validate``                  a response path's Pydantic validation of what the handler
+                              returned (the response model, ``from_attributes``); 0 for a
+                              strategy, whose page the lean endpoint serializes unvalidated.
+``serialize``                 the JSON body the endpoint returns (``endpoint_body``), or the
+                              response path's serialization (Pydantic's ``dump_json``,
+                              orjson, ...).
 ``remainder``                 measured total minus every phase above, signed.
 ============================  ==============================================================
 
-The *measured total* is the wall time of plain executions (the strategy plus the
-serialization, no instrumentation), interleaved with the instrumented ones so drift hits both.
+The *measured total* is the wall time of plain executions (the strategy plus the validation
+and serialization, no instrumentation), interleaved with the instrumented ones so drift hits
+both.
 One execution is noise, so every figure is taken over ``repeats`` executions, around their
 median: the mean of the middle half of the executions ranked by total (an interquartile
 mean), for the plain totals and for the instrumented executions alike. Per-phase medians
@@ -120,6 +126,7 @@ PHASES: tuple[str, ...] = (
     "wire",
     "json_decode",
     "hydration",
+    "validate",
     "serialize",
     "remainder",
 )
@@ -132,6 +139,7 @@ PHASE_LABELS: dict[str, str] = {
     "wire": "wire and driver",
     "json_decode": "JSON decoding",
     "hydration": "row and ORM construction",
+    "validate": "Pydantic validation",
     "serialize": "serialize JSON body",
     "remainder": "remainder",
 }
@@ -190,6 +198,23 @@ def endpoint_body(page: Page, req: ContentRequest) -> bytes:
         body, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=jsonable
     )
     return text.encode("utf-8")
+
+
+@dataclass(frozen=True)
+class Rendering:
+    """How what a handler returned becomes the response body: an optional validation step
+    (a Pydantic response model's), then serialization to bytes."""
+
+    serialize: Callable[[Any], bytes]
+    validate: Callable[[Any], Any] | None = None
+
+    def body(self, content: Any) -> bytes:
+        return self.serialize(self.validate(content) if self.validate else content)
+
+
+def endpoint_rendering(req: ContentRequest) -> Rendering:
+    """A strategy's page as the lean endpoint's body (``endpoint_body``): no validation."""
+    return Rendering(lambda page: endpoint_body(page, req))
 
 
 @dataclass
@@ -515,6 +540,7 @@ class _Sample:
     json: int
     cache: tuple[str, ...]
     orm: bool
+    validate_ns: int = 0  # a response path's Pydantic validation (none for a strategy)
 
     @property
     def hydration(self) -> int:
@@ -540,20 +566,26 @@ class _Instrumented:
         _instrument(self.engine, self.clock)
         self.ctx = StrategyContext(self.engine)
 
-    def sample(self, fn: Strategy, req: ContentRequest) -> _Sample:
+    def sample(self, fn: Strategy, req: ContentRequest, rendering: Rendering) -> _Sample:
         self.clock.reset()
         self.loader.reset()
         gc.collect()
         start = perf_counter_ns()
-        page = fn(self.ctx, req)
+        content = fn(self.ctx, req)
         end = perf_counter_ns()
-        endpoint_body(page, req)
+        if rendering.validate is None:
+            value, validated = content, end  # no validation step: exactly 0 ns
+        else:
+            value = rendering.validate(content)
+            validated = perf_counter_ns()
+        rendering.serialize(value)
         serialized = perf_counter_ns()
         clock = self.clock
         first = clock.first if clock.first is not None else end
         return _Sample(
             strategy_ns=end - start,
-            serialize_ns=serialized - end,
+            validate_ns=validated - end,
+            serialize_ns=serialized - validated,
             build=first - start - clock.connection_at_first,
             compile=clock.compile_ns,
             connection=clock.connection_ns,
@@ -564,11 +596,12 @@ class _Instrumented:
         )
 
 
-def _plain_total(fn: Strategy, ctx: StrategyContext, req: ContentRequest) -> int:
+def _plain_total(
+    fn: Strategy, ctx: StrategyContext, req: ContentRequest, rendering: Rendering
+) -> int:
     gc.collect()
     start = perf_counter_ns()
-    page = fn(ctx, req)
-    endpoint_body(page, req)
+    rendering.body(fn(ctx, req))
     return perf_counter_ns() - start
 
 
@@ -586,6 +619,8 @@ def measure_phases(
     tolerance: float = TOLERANCE,
     warn: bool = True,
     new_backend: bool = False,
+    rendering: Rendering | None = None,
+    name: str | None = None,
 ) -> PhaseTable:
     """Attribute one execution of ``strategy`` on ``req`` to phases (module docstring).
 
@@ -596,10 +631,13 @@ def measure_phases(
     With ``new_backend`` (the strategy opens a new connection on every execution, as its
     capture showed) the server time of warm executions too comes from a new connection, whose
     backend starts with cold catalog caches as the strategy's does; otherwise that cost would
-    land in wire and driver.
+    land in wire and driver. ``rendering`` turns what ``strategy`` returns into the body
+    (default: a strategy's page as ``endpoint_body``); a response path passes its loader as
+    ``strategy``, its validation and serialization as ``rendering``, and its ``name``.
     """
     fn = get_strategy(strategy) if isinstance(strategy, str) else strategy
-    name = strategy if isinstance(strategy, str) else fn.__name__
+    name = name or (strategy if isinstance(strategy, str) else fn.__name__)
+    rendering = rendering or endpoint_rendering(req)
     loads = get_loader(loader)
     kwargs = dict(engine_kwargs or {})
 
@@ -641,11 +679,11 @@ def measure_phases(
             assert inst is not None
             # Alternate which goes first, so neither always follows the other.
             if i % 2:
-                samples.append(inst.sample(fn, req))
-                totals.append(_plain_total(fn, plain_ctx, req))
+                samples.append(inst.sample(fn, req, rendering))
+                totals.append(_plain_total(fn, plain_ctx, req, rendering))
             else:
-                totals.append(_plain_total(fn, plain_ctx, req))
-                samples.append(inst.sample(fn, req))
+                totals.append(_plain_total(fn, plain_ctx, req, rendering))
+                samples.append(inst.sample(fn, req, rendering))
             if (server_every or i == 0) and new_backend:
                 explain_on_new_connection()
             elif server_every or i == 0:
@@ -656,12 +694,12 @@ def measure_phases(
         def cold_repeat(i: int) -> None:
             fresh = plain_engine()
             try:
-                totals.append(_plain_total(fn, StrategyContext(fresh), req))
+                totals.append(_plain_total(fn, StrategyContext(fresh), req, rendering))
             finally:
                 fresh.dispose()
             cold_inst = _Instrumented(server, schema, loads, kwargs)
             try:
-                samples.append(cold_inst.sample(fn, req))
+                samples.append(cold_inst.sample(fn, req, rendering))
             finally:
                 cold_inst.engine.dispose()
             if server_every or i == 0:
@@ -732,7 +770,7 @@ def _table(
     server = server_runs.result()
     planning = sum(s.planning_ns for s in server)
     execution = sum(s.execution_ns for s in server)
-    middle = _middle(samples, key=lambda s: s.strategy_ns + s.serialize_ns)
+    middle = _middle(samples, key=lambda s: s.strategy_ns + s.validate_ns + s.serialize_ns)
 
     def centre(value: Callable[[_Sample], int]) -> int:
         return round(statistics.fmean(value(s) for s in middle))
@@ -747,6 +785,7 @@ def _table(
         "wire": centre(lambda s: s.cursor - s.json) - planning - execution,
         "json_decode": centre(lambda s: s.json),
         "hydration": centre(lambda s: s.hydration),
+        "validate": centre(lambda s: s.validate_ns),
         "serialize": centre(lambda s: s.serialize_ns),
     }
     total = round(statistics.fmean(_middle(totals, key=lambda t: t)))
@@ -771,7 +810,7 @@ def _table(
         repeats=len(samples),
         phases={k: phases[k] for k in PHASES},
         total_ns=total,
-        instrumented_total_ns=centre(lambda s: s.strategy_ns + s.serialize_ns),
+        instrumented_total_ns=centre(lambda s: s.strategy_ns + s.validate_ns + s.serialize_ns),
         cache=samples[0].cache if samples else (),
         server=server,
         orm=any(s.orm for s in samples),
@@ -824,7 +863,9 @@ __all__ = [
     "TOLERANCE",
     "WARM_REPEATS",
     "PhaseTable",
+    "Rendering",
     "ServerTime",
     "endpoint_body",
+    "endpoint_rendering",
     "measure_phases",
 ]

@@ -197,6 +197,12 @@ PATHS: tuple[ResponsePath, ...] = (
         "ORM Rows of a reused statement, JSON decoded by orjson, as dicts, orjson",
     ),
     ResponsePath(
+        "orm_columns_autocommit",
+        "orjson",
+        page_dicts("orm_columns_autocommit"),
+        "ORM Rows of a reused statement outside a transaction, jsonb by orjson, as dicts, orjson",
+    ),
+    ResponsePath(
         "orm_json_text",
         "orjson",
         orm_rows_json_fragments,

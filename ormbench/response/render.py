@@ -27,20 +27,33 @@ from ormbench.response.schema import RESPONSE_ADAPTER
 Renderer = Callable[[Any], bytes]
 
 
-def pydantic_body(content: Mapping[str, Any]) -> bytes:
-    """Pydantic response_model, as FastAPI renders it: validate, then dump_json"""
-    value = RESPONSE_ADAPTER.validate_python(content, from_attributes=True)
+def validate_response(content: Mapping[str, Any]) -> Any:
+    """The response model's validation, as FastAPI runs it: ``from_attributes``."""
+    return RESPONSE_ADAPTER.validate_python(content, from_attributes=True)
+
+
+def pydantic_json(value: Any) -> bytes:
+    """A validated response serialized by Pydantic's own JSON serializer, to bytes."""
     return RESPONSE_ADAPTER.dump_json(value, by_alias=True)
 
 
-def pydantic_jsonresponse_body(content: Mapping[str, Any]) -> bytes:
-    """Pydantic response_model with JSONResponse: validate, dump_python(mode=json), json.dumps"""
-    value = RESPONSE_ADAPTER.validate_python(content, from_attributes=True)
+def jsonresponse_json(value: Any) -> bytes:
+    """A validated response dumped to JSON-compatible Python, then ``json.dumps``."""
     plain = RESPONSE_ADAPTER.dump_python(value, mode="json", by_alias=True)
     # starlette.responses.JSONResponse.render, verbatim.
     return json.dumps(
         plain, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
     ).encode("utf-8")
+
+
+def pydantic_body(content: Mapping[str, Any]) -> bytes:
+    """Pydantic response_model, as FastAPI renders it: validate, then dump_json"""
+    return pydantic_json(validate_response(content))
+
+
+def pydantic_jsonresponse_body(content: Mapping[str, Any]) -> bytes:
+    """Pydantic response_model with JSONResponse: validate, dump_python(mode=json), json.dumps"""
+    return jsonresponse_json(validate_response(content))
 
 
 def orjson_body(content: Mapping[str, Any]) -> bytes:
@@ -59,12 +72,24 @@ RENDERERS: dict[str, Renderer] = {
     "orjson": orjson_body,
     "server": server_body,
 }
+# Each renderer as its validation (None: none) and its serialization, which explain times
+# apart (its "Pydantic validation" and "serialize JSON body" phases).
+STEPS: dict[str, tuple[Callable[[Any], Any] | None, Renderer]] = {
+    "pydantic": (validate_response, pydantic_json),
+    "pydantic_jsonresponse": (validate_response, jsonresponse_json),
+    "orjson": (None, orjson_body),
+    "server": (None, server_body),
+}
 
 __all__ = [
     "RENDERERS",
+    "STEPS",
     "Renderer",
+    "jsonresponse_json",
     "orjson_body",
     "pydantic_body",
+    "pydantic_json",
     "pydantic_jsonresponse_body",
     "server_body",
+    "validate_response",
 ]

@@ -8,22 +8,28 @@ one request's values under the names ``ormbench.query.build`` binds, so a reused
 sends exactly the SQL ``page_select`` would build for the request (tests compare both).
 
 Two paths change the SQL on purpose, with the same plan underneath: ``orm_columns_orjson``
-casts the JSONB columns to text (decoded by orjson instead of psycopg's json.loads), and
-``dbapi_server_json`` wraps the page statement in ``json_agg`` so that PostgreSQL builds the
-JSON. Every one is held to the oracle like the built-in strategies. They are registered after
-the built-in ones (``ormbench.strategies``), most ORM first.
+casts the JSONB columns to text in a query over the page (decoded by orjson instead of
+psycopg's json.loads), and ``dbapi_server_json`` wraps the page statement in ``json_agg`` so
+that PostgreSQL builds the JSON. ``orm_columns_autocommit`` sends the page statement itself,
+outside a transaction (one round trip instead of BEGIN, the page and ROLLBACK), with jsonb
+decoded by orjson on its connection. Every one is held to the oracle like the built-in
+strategies. They are registered after the built-in ones (``ormbench.strategies``), most ORM
+first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+import contextlib
+from collections.abc import Callable, Hashable, Iterator
 from operator import itemgetter
 from threading import Lock
 from typing import Any
 
 import orjson
 from psycopg.adapt import Loader
+from psycopg.pq import Format
 from psycopg.rows import dict_row
+from psycopg.types.json import JsonbLoader
 from sqlalchemy import (
     Integer,
     Select,
@@ -38,11 +44,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.types import TypeDecorator
 
 from ormbench.data.models import JSON_COLUMNS, LIST_COLUMNS, ContentItem
 from ormbench.query.build import compile_sql, page_select, sort_column, total_select
-from ormbench.query.spec import ContentRequest, Page
+from ormbench.query.spec import USERNAME, ContentRequest, Page
 from ormbench.strategies.builtin import _columns, _entity_page
 from ormbench.strategies.registry import StrategyContext, register
 
@@ -143,16 +150,30 @@ class JsonFragment(TypeDecorator[Any]):
 
 
 def _json_as(json_type: TypeDecorator[Any]) -> Callable[[ContentRequest], Select[Any]]:
-    """ORM list columns with the JSONB ones cast to text and read through ``json_type``."""
+    """ORM list columns with the JSONB ones cast to text and read through ``json_type``.
+
+    The casts are in an outer query over the page (the page statement as a subquery, its
+    LIMIT keeping PostgreSQL from flattening it), so only the page's rows are converted:
+    cast in the page statement itself, they are evaluated where the plan projects, which can
+    be below a Sort of every candidate row (rare_tag). The outer query repeats the page's
+    order (a subquery's order is not a promise to the query around it); the entity is
+    aliased to the subquery, so the statement stays an ORM select.
+    """
 
     def build(req: ContentRequest) -> Select[Any]:
-        columns = [
-            type_coerce(cast(getattr(ContentItem, c), Text), json_type).label(c)
+        page = page_select(req, *(getattr(ContentItem, c) for c in LIST_COLUMNS)).subquery("page")
+        item = aliased(ContentItem, page)
+        columns: list[Any] = [
+            type_coerce(cast(getattr(item, c), Text), json_type).label(c)
             if c in JSON_COLUMNS
-            else getattr(ContentItem, c)
+            else getattr(item, c)
             for c in LIST_COLUMNS
         ]
-        return page_select(req, *columns)
+        if req.with_username:
+            columns.append(page.c[USERNAME])
+        keys = [getattr(item, sort_column(req).key), item.id]
+        order = [k.desc() if req.sort_order == "desc" else k.asc() for k in keys]
+        return select(*columns).order_by(*order)
 
     return build
 
@@ -204,12 +225,68 @@ def orm_columns_reused(ctx: StrategyContext, req: ContentRequest) -> Page:
 
 @register
 def orm_columns_orjson(ctx: StrategyContext, req: ContentRequest) -> Page:
-    """ORM select(list columns, JSONB as text) built once per shape, JSON decoded by orjson
+    """ORM select(list columns, JSONB as text over the page) built once per shape, orjson
 
-    The casts are evaluated where the plan projects, which can be below a Sort: when the
-    server sorts many candidate rows for a small page, it converts all of them.
+    The casts are in an outer query over the page, so the server converts the page's rows
+    only (``_json_as``).
     """
     return _orm_row_page(ctx, req, "orm_columns_orjson", _orjson_columns_select)
+
+
+class OrjsonJsonb(JsonbLoader):
+    """jsonb in text format decoded by orjson, straight from psycopg's buffer (no copy)."""
+
+    def load(self, data: Any) -> Any:
+        return orjson.loads(data)
+
+
+@contextlib.contextmanager
+def outside_transaction(session: Session) -> Iterator[None]:
+    """``session``'s connection in DBAPI autocommit, never preparing, jsonb decoded by orjson.
+
+    Autocommit: psycopg sends no BEGIN, and the release's rollback is a no-op on an idle
+    connection, so a statement is one round trip instead of three. Under READ COMMITTED (the
+    default) every statement of a transaction has its own snapshot anyway: a page and its
+    total see what they would see in a transaction.
+
+    Never preparing: outside a transaction nothing resets psycopg's count of executions per
+    statement (a ROLLBACK does), so after ``prepare_threshold`` (5) executions on one pooled
+    connection psycopg would prepare the page statement, and PostgreSQL may then switch it to
+    a generic plan: the trap of the generic_plan pathology (rare_tag p100 about 3x slower).
+
+    The connection gets its own settings back on the way out: the other strategies share the
+    pool (and its event listeners, which capture and explain's phases rely on).
+    """
+    dbapi = session.connection().connection.dbapi_connection
+    adapters = dbapi.adapters
+    jsonb = adapters.types["jsonb"].oid
+    saved = dbapi.autocommit, dbapi.prepare_threshold, adapters.get_loader(jsonb, Format.TEXT)
+    dbapi.autocommit = True
+    dbapi.prepare_threshold = None
+    adapters.register_loader(jsonb, OrjsonJsonb)
+    try:
+        yield
+    finally:
+        dbapi.autocommit, dbapi.prepare_threshold = saved[:2]
+        if saved[2] is not None:
+            adapters.register_loader(jsonb, saved[2])
+
+
+@register
+def orm_columns_autocommit(ctx: StrategyContext, req: ContentRequest) -> Page:
+    """ORM session.execute(select(list columns) built once per shape) in autocommit, jsonb by orjson
+
+    The page statement and its SQL are orm_columns_reused's; the session's connection runs
+    outside a transaction, decodes jsonb with orjson and never prepares
+    (``outside_transaction``).
+    """
+    params = bound_params(req)
+    stmt = STATEMENTS.get("orm_columns", req, _orm_columns_select)
+    columns = _columns(req)
+    read = itemgetter(*range(len(columns)))
+    with ctx.session_factory() as session, outside_transaction(session):
+        rows = tuple(read(row) for row in session.execute(stmt, params))
+        return Page(columns, rows, _total(session.execute, req, params))
 
 
 @register
@@ -330,6 +407,7 @@ FAST_STRATEGIES: tuple[str, ...] = (
     "orm_scalars_reused",
     "orm_columns_reused",
     "orm_columns_orjson",
+    "orm_columns_autocommit",
     "core_reused",
     "dbapi_dict_row",
     "dbapi_server_json",
@@ -338,10 +416,12 @@ FAST_STRATEGIES: tuple[str, ...] = (
 __all__ = [
     "FAST_STRATEGIES",
     "STATEMENTS",
+    "OrjsonJsonb",
     "StatementCache",
     "bound_params",
     "dict_rows",
     "json_fragment_select",
+    "outside_transaction",
     "server_body",
     "server_body_select",
     "statement_shape",
