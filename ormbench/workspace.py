@@ -9,6 +9,7 @@ for code outside pytest.
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +24,10 @@ from ormbench.data.seed import DatasetInfo, DatasetReader, Progress, open_datase
 from ormbench.db import make_engine, prepare_schema
 from ormbench.jsonload import get_loader
 from ormbench.pg import PgServer, provision
+from ormbench.query.build import fetch_cursor
+from ormbench.query.scenarios import build_request
+from ormbench.query.spec import ContentRequest
+from ormbench.strategies import StrategyContext
 
 
 @dataclass
@@ -48,6 +53,13 @@ class Workspace:
             json_deserializer=get_loader(loader),
             connect_timeout=self.connect_timeout,
         )
+
+    def request(self, scenario: str, page_size: int) -> ContentRequest:
+        """The scenario's request on this dataset, keyset cursor resolved."""
+        with self.engine.connect() as conn:
+            return build_request(
+                scenario, self.roles, page_size, functools.partial(fetch_cursor, conn)
+            )
 
 
 def configured_profile(settings: Settings) -> Profile:
@@ -108,5 +120,20 @@ def open_workspace(settings: Settings, *, progress: bool | None = None) -> Itera
             # Held for reading while the command measures: a reseed waits for it to end.
             with held_dataset(server, settings, engine, profile, progress=show) as ws:
                 yield ws
+        finally:
+            engine.dispose()
+
+
+@contextlib.contextmanager
+def open_case(
+    settings: Settings, scenario: str, page_size: int
+) -> Iterator[tuple[StrategyContext, ContentRequest]]:
+    """A strategy context on the configured dataset (engine with the first JSON loader) and
+    the request of ``scenario`` at ``page_size``: what a script timing strategies needs."""
+    with open_workspace(settings, progress=False) as ws:
+        req = ws.request(scenario, page_size)
+        engine = ws.engine_for(settings.json_loader[0])
+        try:
+            yield StrategyContext(engine), req
         finally:
             engine.dispose()

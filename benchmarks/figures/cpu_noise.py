@@ -20,15 +20,14 @@ import os
 import statistics
 import time
 
-from ormbench.commands.page import resolve_request
 from ormbench.config import resolve
 from ormbench.measure.cpu import CpuClock
 from ormbench.measure.observe import warm
 from ormbench.measure.paired import FLOOR
 from ormbench.measure.settle import SETTLE_S, settle
 from ormbench.measure.stats import median_ci
-from ormbench.strategies import StrategyContext, get_strategy
-from ormbench.workspace import open_workspace
+from ormbench.strategies import get_strategy
+from ormbench.workspace import open_case
 
 # Rounds per block: the gate's minimum rounds per look.
 BLOCK = 40
@@ -47,15 +46,11 @@ def main() -> None:
     parser.add_argument("--strategy", default="orm_scalars")
     parser.add_argument("--rounds", type=int, default=300)
     args = parser.parse_args()
-    settings = resolve()
-    with open_workspace(settings, progress=False) as ws:
-        req = resolve_request(ws, args.scenario, args.page_size)
-        engine = ws.engine_for(settings.json_loader[0])
-        ctx = StrategyContext(engine)
+    with open_case(resolve(), args.scenario, args.page_size) as (ctx, req):
         fns = {n: get_strategy(n) for n in (args.strategy, FLOOR)}
         runs = {n: functools.partial(fn, ctx, req) for n, fn in fns.items()}
         warm(*runs.values())
-        clock = CpuClock(engine)
+        clock = CpuClock(ctx.engine)
         wall: dict[str, list[float]] = {n: [] for n in runs}
         cpu: dict[str, list[float]] = {n: [] for n in runs}
         for i in range(args.rounds):
@@ -68,7 +63,6 @@ def main() -> None:
                 del page
                 wall[name].append(w1 - w0)
                 cpu[name].append(CpuClock.seconds(c0, c1) or math.nan)
-        engine.dispose()
     print(f"{args.scenario} p{args.page_size} {args.strategy} vs {FLOOR}, {args.rounds} rounds")
     for clock_name, times in (("wall", wall), ("cpu", cpu)):
         ratios = [t / f for t, f in zip(times[args.strategy], times[FLOOR], strict=True)]

@@ -18,12 +18,11 @@ import statistics
 import time
 from collections.abc import Callable
 
-from ormbench.commands.page import resolve_request
 from ormbench.config import resolve
 from ormbench.jsonable import jsonable
 from ormbench.measure.paired import FLOOR
-from ormbench.strategies import StrategyContext, get_strategy
-from ormbench.workspace import open_workspace
+from ormbench.strategies import get_strategy
+from ormbench.workspace import open_case
 
 # (kind, seconds) of the idle before each timed execution.
 GAPS = [("sleep", 0.0), ("sleep", 0.001), ("sleep", 0.003), ("sleep", 0.010), ("sleep", 0.030)]
@@ -60,28 +59,21 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    settings = resolve()
-    with open_workspace(settings, progress=False) as ws:
-        req = resolve_request(ws, args.scenario, args.page_size)
-        engine = ws.engine_for(settings.json_loader[0])
-        ctx = StrategyContext(engine)
+    with open_case(resolve(), args.scenario, args.page_size) as (ctx, req):
         floor = get_strategy(FLOOR)
         page = floor(ctx, req)
         body = json.dumps(
             [jsonable(dict(zip(page.columns, row, strict=True))) for row in page.rows]
         )
         rng = random.Random(args.seed)
-        try:
-            for _ in range(5):
-                floor(ctx, req)
-            curves = {
-                f"{FLOOR} {args.scenario} p{args.page_size}": curve(
-                    lambda: floor(ctx, req), args.rounds, rng
-                ),
-                "json.loads of that page": curve(lambda: json.loads(body), args.rounds, rng),
-            }
-        finally:
-            engine.dispose()
+        for _ in range(5):
+            floor(ctx, req)
+        curves = {
+            f"{FLOOR} {args.scenario} p{args.page_size}": curve(
+                lambda: floor(ctx, req), args.rounds, rng
+            ),
+            "json.loads of that page": curve(lambda: json.loads(body), args.rounds, rng),
+        }
     print(f"median after each idle gap, relative to back to back ({args.rounds} rounds)")
     print(f"{'':34}" + "".join(f"{kind} {s * 1e3:g} ms".rjust(14) for kind, s in GAPS))
     for name, medians in curves.items():

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from ormbench.cli import command
-from ormbench.commands.page import case_arguments, resolve_request
+from ormbench.commands.page import case_arguments
 from ormbench.config import Settings
 from ormbench.errors import ConfigError
 from ormbench.measure.paired import FLOOR
@@ -54,7 +54,7 @@ def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
     if args.budget <= 0:
         raise ConfigError(f"--budget {args.budget:g} must be a positive number of seconds")
     with open_workspace(settings) as ws:
-        req = resolve_request(ws, args.scenario, args.page_size)
+        req = ws.request(args.scenario, args.page_size)
         engine = ws.engine_for(settings.json_loader[0])
         ctx = StrategyContext(engine)
         try:

@@ -13,7 +13,7 @@ import argparse
 import json
 
 from ormbench.cli import command
-from ormbench.commands.page import case_arguments, resolve_request
+from ormbench.commands.page import case_arguments
 from ormbench.config import Settings
 from ormbench.errors import ConfigError
 from ormbench.explain import analyze, compare, document, render, subject
@@ -72,7 +72,7 @@ def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError(f"--repeats must be a positive integer, got {args.repeats}")
     loader = settings.json_loader[0]
     with open_workspace(settings) as ws:
-        req = resolve_request(ws, args.scenario, args.page_size)
+        req = ws.request(args.scenario, args.page_size)
         reports = [
             analyze(ws, name, req, loader=loader, cold=args.cold, repeats=args.repeats)
             for name in names

@@ -138,7 +138,7 @@ def _history_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--branch", default="main", help="the branch whose history orders runs [default: main]"
     )
-    parser.add_argument("--config", type=Path, default=None, help="gate config (thresholds)")
+    _config_argument(parser, "gate config (thresholds)")
 
 
 @command(
@@ -242,7 +242,7 @@ def _calibrate_arguments(parser: argparse.ArgumentParser) -> None:
         help="for --run: measure again what each pair left undecided, as perf.yml does "
         "([adaptive] of the config)",
     )
-    parser.add_argument("--config", type=Path, default=None, help="gate config (thresholds)")
+    _config_argument(parser, "gate config (thresholds)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures as JSON")
 
 
@@ -348,11 +348,8 @@ def run_pairs(
 
 
 def _gate_args_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config",
-        type=Path,
-        default=None,
-        help="the gate policy ([run] of ormbench-gate.toml; default ./ormbench-gate.toml)",
+    _config_argument(
+        parser, "the gate policy ([run] of ormbench-gate.toml; default ./ormbench-gate.toml)"
     )
     parser.add_argument(
         "--known-options",
@@ -431,12 +428,14 @@ def _gate_run_arguments(parser: argparse.ArgumentParser) -> None:
     _gate_arguments_common(parser)
 
 
+def _config_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--config FILE``, the gate's TOML (``ormbench-gate.toml``), for ``what``."""
+    parser.add_argument("--config", type=Path, default=None, help=what)
+
+
 def _gate_arguments_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config",
-        type=Path,
-        default=None,
-        help="thresholds, policy and budgets (default: ./ormbench-gate.toml, else built-in)",
+    _config_argument(
+        parser, "thresholds, policy and budgets (default: ./ormbench-gate.toml, else built-in)"
     )
     parser.add_argument(
         "--allow-env-change",

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 
 from ormbench.cli import command
 from ormbench.config import Settings
 from ormbench.jsonable import jsonable
 from ormbench.measure.capture import capture
-from ormbench.query.build import fetch_cursor
-from ormbench.query.scenarios import SCENARIOS, build_request
+from ormbench.query.scenarios import SCENARIOS
 from ormbench.query.spec import ContentRequest, Page
 from ormbench.strategies import StrategyContext, get_strategy
-from ormbench.workspace import Workspace, open_workspace
+from ormbench.workspace import open_workspace
 
 
 def case_arguments(
@@ -37,12 +35,6 @@ def _page_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def resolve_request(ws: Workspace, scenario: str, page_size: int) -> ContentRequest:
-    """The scenario's request on this dataset, keyset cursor resolved."""
-    with ws.engine.connect() as conn:
-        return build_request(scenario, ws.roles, page_size, functools.partial(fetch_cursor, conn))
-
-
 def page_document(req: ContentRequest, page: Page, strategy: str, statements: list) -> dict:
     return {
         "strategy": strategy,
@@ -62,7 +54,7 @@ def page_document(req: ContentRequest, page: Page, strategy: str, statements: li
 def cmd_page(args: argparse.Namespace, settings: Settings) -> int:
     strategy = get_strategy(args.strategy)
     with open_workspace(settings) as ws:
-        req = resolve_request(ws, args.scenario, args.page_size)
+        req = ws.request(args.scenario, args.page_size)
         engine = ws.engine_for(settings.json_loader[0])
         try:
             with capture(engine) as captured:
