@@ -3,6 +3,7 @@ turns, the process tolerance, and how many rounds a further look asks for."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -13,7 +14,7 @@ import pytest
 
 from ormbench.gate import compare, load_run
 from ormbench.gate.config import GateConfig, Thresholds
-from ormbench.gate.looks import next_rounds
+from ormbench.gate.looks import LOOK_STARTUP_S, needed_rounds, next_rounds, plan_look
 from ormbench.gate.stats import Timing, matched_logs
 from ormbench.gate.tiers import Outcome, Tier, timing_verdict
 from tests.test_gate import bench, run_doc
@@ -124,3 +125,29 @@ def test_a_further_look_asks_for_the_rounds_the_undecided_need(tmp_path: Path) -
     assert next_rounds([verdict], config) == 4 * config.run.min_rounds
     verdict.resolvable = 0.01
     assert next_rounds([verdict], config) == config.run.min_rounds
+
+
+def test_a_further_look_takes_the_undecided_that_fit_the_time_left(tmp_path: Path) -> None:
+    """The cheapest first: with time for one benchmark's rounds, that one; with time for
+    neither's, both for the rounds that fit; with time for fewer than 15 rounds, no look."""
+    result = _gate(tmp_path, drifting(40, 1), drifting(40, 2), turns=True)
+    (cheap,) = result.verdicts
+    dear = dataclasses.replace(cheap, name="canonical-p10-core_text")
+    cheap.resolvable, dear.resolvable = 0.06, 0.10  # need 50 and 210 (capped: 120) more
+    config = GateConfig()
+    assert needed_rounds(cheap, config) == 50 and needed_rounds(dear, config) == 120
+    per_round = 0.05  # seconds of one benchmark-round, both sides
+    startup = LOOK_STARTUP_S
+    assert plan_look([dear, cheap], config, per_round, startup + 2 * 120 * per_round) == (
+        (cheap.name, dear.name),
+        120,
+    )
+    assert plan_look([dear, cheap], config, per_round, startup + 80 * per_round) == (
+        (cheap.name,),
+        50,
+    )
+    assert plan_look([dear, cheap], config, per_round, startup + 2 * 20 * per_round) == (
+        (cheap.name, dear.name),
+        20,
+    )
+    assert plan_look([dear, cheap], config, per_round, startup + 2 * 10 * per_round) is None
