@@ -65,6 +65,12 @@ BAD_SAMPLES = {
     "samples-not-list": (_field("ratio_samples", "1.5,1.6"), "has no ratio samples"),
     "statements-text": (_field("statements", "one"), "non-numeric statements: 'one'"),
     "calls-nan": (_field("calls", math.nan), "calls nan, not a finite number"),
+    "cpu-nan": (_field("cpu_ratio_samples", [math.nan] * 60), "cpu_ratio_samples[0] nan"),
+    "cpu-short": (_field("cpu_ratio_samples", [1.5] * 3), "has 3 cpu_ratio_samples for 60"),
+    "cpu-floor-missing": (
+        _field("cpu_ratio_samples", [1.5] * 60),
+        "has 0 cpu_floor_samples for 60",
+    ),
 }
 
 
