@@ -110,12 +110,6 @@ class Bench:
         """Paired ratios to the floor by ``metric``'s clock (``cpu`` or ``wall``)."""
         return self.cpu_ratio_samples if metric == "cpu" else self.ratio_samples
 
-    def target_samples(self, metric: str) -> tuple[float, ...]:
-        """The strategy's own seconds per round by ``metric``'s clock: each round's ratio
-        times its floor's (the ratio was computed as target over floor)."""
-        floors = self.cpu_floor_samples if metric == "cpu" else self.floor_samples
-        return tuple(r * f for r, f in zip(self.ratio_of(metric), floors, strict=True))
-
 
 @dataclass
 class Run:

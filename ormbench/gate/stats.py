@@ -84,34 +84,32 @@ def scaled(samples: Sequence[float], factor: float) -> list[float]:
 
 @dataclass(frozen=True)
 class Timing:
-    """What the timing tier judges for one benchmark, and how.
+    """What the timing tier judges for one benchmark: the paired ratios to the floor of both
+    sides by one clock, and how they are compared.
 
     * ``metric``: ``cpu`` when both sides recorded CPU time for every round
       (``ormbench.measure.cpu``), else ``wall``.
-    * ``measure``: ``time`` when base and head took turns round by round: the strategy's own
-      time per page, round i of base against round i of head (``logs`` holds
-      ``log(head_i / base_i)``). The two rounds are milliseconds apart and share the
-      machine's state, so their difference cancels the drift that the ratio to the floor
-      was there to cancel, without the floor's own noise. Otherwise ``ratio``: the paired
-      ratios to the floor of the two runs as two samples (two runs made apart drift apart,
-      and only the ratio cancels that).
+    * ``logs``: when base and head took turns round by round, ``log(head_i / base_i)`` of the
+      ratios of round i of each run of a look. The two rounds ran milliseconds apart and share
+      the machine's state (its drift cancels between them); each ratio's floor ran in the same
+      process as its strategy and shares that process's state (which core it sits on, how
+      fast that core is just then: it cancels within the ratio). None when the sides did not
+      take turns: the ratios are then compared as two samples.
+    * ``wall``: with ``metric`` cpu, the same rounds by the wall clock, tested for a
+      regression too (a change that waits without spending CPU: a sleep, a lock, a network).
     """
 
     metric: str
-    measure: str
     base: tuple[float, ...]
     head: tuple[float, ...]
     logs: tuple[float, ...] | None = None
-    # With ``metric`` cpu: the same rounds by the wall clock, tested for a regression too (a
-    # change that waits without spending CPU: a sleep, a lock, a slower network).
     wall: Timing | None = None
 
     def scaled(self, factor: float) -> Timing:
         """Head slowed by ``factor`` (a planted regression; see ``scaled``)."""
         logs = None if self.logs is None else tuple(x + math.log(factor) for x in self.logs)
         wall = None if self.wall is None else self.wall.scaled(factor)
-        head = tuple(scaled(self.head, factor))
-        return Timing(self.metric, self.measure, self.base, head, logs, wall)
+        return Timing(self.metric, self.base, tuple(scaled(self.head, factor)), logs, wall)
 
     @property
     def n(self) -> int:
@@ -122,8 +120,6 @@ class Timing:
     def what(self) -> str:
         """How a finding names what was compared."""
         matched = ", rounds matched" if self.logs is not None else ""
-        if self.measure == "time":
-            return f"{self.metric} ms per page{matched}"
         return f"ratio to dbapi ({self.metric}{matched})"
 
     def shift(self, tolerance: float = 0.0) -> Shift:
@@ -141,10 +137,9 @@ class Timing:
                 n_head=len(self.head),
                 metric=self.metric,
             )
-        unit = 1e3 if self.measure == "time" else 1.0  # times are shown in milliseconds
         return Shift(
-            base_median=statistics.median(self.base) * unit,
-            head_median=statistics.median(self.head) * unit,
+            base_median=statistics.median(self.base),
+            head_median=statistics.median(self.head),
             p_greater=signed_rank_p([x - up for x in self.logs], "greater"),
             p_less=signed_rank_p([x - down for x in self.logs], "less"),
             n_base=len(self.base),

@@ -265,29 +265,19 @@ def budgets_only(run: Run, config: GateConfig) -> GateResult:
 
 
 def timing_of(base: Bench, head: Bench, *, turns: bool) -> Timing:
-    """What the timing tier judges (``Timing``).
-
-    With CPU time on both sides for every round: the strategy's own CPU time (rounds matched
-    when the sides took turns, else the CPU ratios to the floor), with the wall clock beside
-    it as ratios to the floor. Without: wall time. Wall time is always compared as a ratio to
-    the floor: on a loaded machine a process can sit on a busy core for a whole run, and only
-    the floor, timed in the same process, shares that."""
-    wall = _timing_by("wall", "ratio", base, head, turns)
+    """What the timing tier judges (``Timing``): the ratios to the floor by CPU time when both
+    sides have it for every round, with the wall clock's beside them, else by the wall clock;
+    rounds matched when the sides took turns."""
+    wall = _timing_by("wall", base, head, turns)
     if base.cpu_ratio_samples and head.cpu_ratio_samples:
-        cpu = _timing_by("cpu", "time" if turns else "ratio", base, head, turns)
-        return replace(cpu, wall=wall)
+        return replace(_timing_by("cpu", base, head, turns), wall=wall)
     return wall
 
 
-def _timing_by(metric: str, measure: str, base: Bench, head: Bench, turns: bool) -> Timing:
-    if measure == "time":
-        b, h = base.target_samples(metric), head.target_samples(metric)
-    else:
-        b, h = base.ratio_of(metric), head.ratio_of(metric)
+def _timing_by(metric: str, base: Bench, head: Bench, turns: bool) -> Timing:
+    b, h = base.ratio_of(metric), head.ratio_of(metric)
     logs = matched_logs(b, h, base.run_rounds, head.run_rounds) if turns else None
-    if measure == "time" and logs is None:  # the runs do not line up: ratios, unmatched
-        return _timing_by(metric, "ratio", base, head, turns=False)
-    return Timing(metric, measure, b, h, logs)
+    return Timing(metric, b, h, logs)
 
 
 def judge(
@@ -441,10 +431,9 @@ def _calls(base: Bench, head: Bench, limits: Thresholds, verdict: Verdict) -> li
 
 
 def _timing(base: Bench, head: Bench, limits: Thresholds, verdict: Verdict) -> list[Finding]:
-    if base.strategy == FLOOR and (verdict.samples is None or verdict.samples.measure == "ratio"):
+    if base.strategy == FLOOR:
         # The floor's ratio to itself is 1 by construction: its drift is pairing noise, and
-        # its own time moving is a shared cost, reported as such (floor_shifts). With rounds
-        # matched, its own time is judged like every strategy's.
+        # its own time moving is a shared cost, reported as such (floor_shifts), never gated.
         return []
     limit = f">{limits.threshold:.0%}, p<{limits.alpha:g}"
     s, samples = verdict.timing, verdict.samples
