@@ -39,6 +39,10 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _session(tmp_path: Path, fail: bool) -> tuple[subprocess.Popen[str], dict[str, str]]:
     marker = tmp_path / "server.json"
     (tmp_path / "test_hold.py").write_text(HOLDER.format(marker=str(marker), fail=fail))
@@ -50,6 +54,10 @@ def _session(tmp_path: Path, fail: bool) -> tuple[subprocess.Popen[str], dict[st
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # A runner started in the background of a shell (nohup ... &) ignores SIGINT, and its
+        # children inherit that: Python then never turns Ctrl-C into KeyboardInterrupt. The
+        # session under test gets the disposition a user's terminal gives it.
+        preexec_fn=_default_sigint,
     )
     deadline = time.monotonic() + 60
     while not marker.exists():
