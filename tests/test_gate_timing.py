@@ -14,7 +14,7 @@ import pytest
 
 from ormbench.gate import compare, load_run
 from ormbench.gate.config import GateConfig, Thresholds
-from ormbench.gate.looks import LOOK_STARTUP_S, needed_rounds, next_rounds, plan_look
+from ormbench.gate.looks import LOOK_STARTUP_S, needed_rounds, plan_look
 from ormbench.gate.stats import Timing, matched_logs
 from ormbench.gate.tiers import Outcome, Tier, timing_verdict
 from tests.test_gate import bench, run_doc
@@ -119,11 +119,11 @@ def test_a_further_look_asks_for_the_rounds_the_undecided_need(tmp_path: Path) -
     (verdict,) = result.verdicts
     config = GateConfig()
     verdict.resolvable = 0.08
-    assert next_rounds([verdict], config) == 120
+    assert needed_rounds(verdict, config) == 120
     verdict.resolvable = 0.5
-    assert next_rounds([verdict], config) == 4 * config.run.min_rounds
+    assert needed_rounds(verdict, config) == 4 * config.run.min_rounds
     verdict.resolvable = 0.01
-    assert next_rounds([verdict], config) == config.run.min_rounds
+    assert needed_rounds(verdict, config) == config.run.min_rounds
 
 
 def test_a_further_look_takes_the_undecided_that_fit_the_time_left(tmp_path: Path) -> None:

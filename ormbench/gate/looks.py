@@ -212,11 +212,6 @@ def needed_rounds(verdict: Verdict, config: GateConfig) -> int:
     return max(low, min(more, MAX_ROUNDS_FACTOR * low))
 
 
-def next_rounds(undecided: Sequence[Verdict], config: GateConfig) -> int:
-    """Rounds for a look at all of ``undecided``: the most any of them needs."""
-    return max((needed_rounds(v, config) for v in undecided), default=config.run.min_rounds)
-
-
 # Fewest rounds worth a further look: below this a look costs its start-up for little.
 MIN_LOOK_ROUNDS = 15
 
@@ -278,7 +273,6 @@ __all__ = [
     "judge_looks",
     "measure",
     "needed_rounds",
-    "next_rounds",
     "plan_look",
     "resolvable_by_rounds",
     "results_file",

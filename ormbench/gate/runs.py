@@ -54,7 +54,6 @@ class Bench:
     # Paired ratios of CPU time (ormbench.measure.cpu), one per round as ratio_samples; empty
     # when the run could not read every process serving the benchmark.
     cpu_ratio_samples: tuple[float, ...] = ()
-    cpu_floor_samples: tuple[float, ...] = ()
     # Rounds of each run pooled into this side, in order (one run: one entry): round i of a
     # run of base took turns with round i of the same look's run of head.
     run_rounds: tuple[int, ...] = ()
@@ -270,7 +269,6 @@ def _bench(path: Path, raw: Any) -> Bench | None:
         floor_samples=floors,
         time_median_s=_number(path, name, "stats.median", median, allow_nan=True),
         cpu_ratio_samples=cpu,
-        cpu_floor_samples=cpu_floors,
         run_rounds=(len(ratios),),
     )
 

@@ -61,15 +61,6 @@ def merge(runs: Sequence[Run]) -> Run:
     )
 
 
-def _cpu(benches: Sequence[Bench]) -> dict[str, tuple[float, ...]]:
-    if not all(b.cpu_ratio_samples for b in benches):
-        return {}
-    return {
-        "cpu_ratio_samples": tuple(x for b in benches for x in b.cpu_ratio_samples),
-        "cpu_floor_samples": tuple(x for b in benches for x in b.cpu_floor_samples),
-    }
-
-
 def _merge_bench(benches: Sequence[Bench], total_runs: int) -> Bench:
     first = benches[0]
     notes: list[str] = []
@@ -94,6 +85,10 @@ def _merge_bench(benches: Sequence[Bench], total_runs: int) -> Bench:
         runs=len(benches),
         notes=tuple(notes),
         # CPU samples count only when every pooled run has them (else wall time decides).
-        **_cpu(benches),
+        cpu_ratio_samples=(
+            tuple(x for b in benches for x in b.cpu_ratio_samples)
+            if all(b.cpu_ratio_samples for b in benches)
+            else ()
+        ),
         run_rounds=tuple(n for b in benches for n in b.run_rounds),
     )

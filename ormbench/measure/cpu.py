@@ -14,9 +14,10 @@ How: the client is ``time.thread_time_ns`` (``CLOCK_THREAD_CPUTIME_ID``; psycopg
 SQLAlchemy's synchronous paths run on the caller's thread). A backend is
 ``/proc/PID/schedstat``'s first field, the nanoseconds the kernel ran it; a backend that waits
 for the next statement has been switched out, so the figure read after an execution is
-exact. Each connection the engine opens is mapped to its backend's process once, at connect,
-and only with proof (``backend_process``); a connection that cannot be proven (a remote
-server, a container whose process is ambiguous) makes the clock unavailable, never a guess.
+exact. Each connection the engine opens is mapped to its backend's process once, at the first
+reading after its connect (never inside a clock), and only with proof (``backend_process``);
+a connection that cannot be proven (a remote server, a container whose process is
+ambiguous) makes the clock unavailable, never a guess.
 Parallel workers are other processes: a plan with a Gather is not fully counted, and the
 caller falls back to wall time for it.
 """
@@ -98,28 +99,38 @@ def _client_port(dbapi_connection: Any) -> int | None:
 
 
 class Backends:
-    """The backend processes of an engine's open connections, found at connect."""
+    """The backend processes of an engine's open connections.
+
+    A connection is noted at connect (its backend pid, user and client port: no system call
+    beyond one ``getsockname``) and proven at the next reading, outside every clock: a strategy
+    that opens a connection per request must not pay a scan of ``/proc`` inside its timing.
+    """
 
     def __init__(self) -> None:
-        self.pids: dict[int, int | None] = {}  # id(dbapi connection) -> host pid or None
+        # id(dbapi connection) -> (backend pid, user, client port) until proven, then the pid
+        # here (or None: not provable).
+        self.pids: dict[int, tuple[int, str, int | None] | int | None] = {}
 
     def on_connect(self, dbapi_connection: Any, _record: Any) -> None:
         info = getattr(dbapi_connection, "info", None)
-        pid = getattr(info, "backend_pid", None)
-        user = getattr(info, "user", None)
-        host = None
-        if pid and user:
-            host = backend_process(int(pid), str(user), _client_port(dbapi_connection))
+        pid, user = getattr(info, "backend_pid", None), getattr(info, "user", None)
         key = id(dbapi_connection)
-        self.pids[key] = host
+        self.pids[key] = (
+            (int(pid), str(user), _client_port(dbapi_connection)) if pid and user else None
+        )
         weakref.finalize(dbapi_connection, self.pids.pop, key, None)
 
     def hosts(self) -> list[int] | None:
         """The pids to read, or None when a connection's backend could not be proven."""
+        for key, noted in list(self.pids.items()):
+            if isinstance(noted, tuple):
+                proven = backend_process(*noted)
+                if key in self.pids:  # not closed meanwhile
+                    self.pids[key] = proven
         pids = list(self.pids.values())
         if any(p is None for p in pids):
             return None
-        return [p for p in pids if p is not None]
+        return [p for p in pids if isinstance(p, int)]
 
 
 _TRACKED: weakref.WeakKeyDictionary[Engine, Backends] = weakref.WeakKeyDictionary()
