@@ -121,6 +121,31 @@ def test_spill_and_misestimate_facts() -> None:
     assert facts[3].misestimate == 1476
 
 
+def test_a_spill_in_a_worker_is_a_spill() -> None:
+    """Below a Gather the node's Sort keys are the leader's: a worker that sorted on disk
+    while the leader's share fit in memory makes the node a spill, with the worker's figures."""
+    workers = [
+        {"Worker Number": 0, "Sort Method": "external merge", "Sort Space Used": 200,
+         "Sort Space Type": "Disk"},
+        {"Worker Number": 1, "Sort Method": "quicksort", "Sort Space Used": 60,
+         "Sort Space Type": "Memory"},
+    ]  # fmt: skip
+    sort = _node(
+        "Sort", 20.0, 3, 700, **{"Sort Method": "quicksort", "Sort Space Used": 50,
+                                  "Sort Space Type": "Memory", "Workers": workers},
+    )  # fmt: skip
+    facts = plan_facts({"Plan": _node("Gather Merge", 25.0, 1, 2100, sort)})
+    (fact,) = [f for f in facts if f.node_type == "Sort"]
+    assert fact.spilled
+    assert (fact.sort_method, fact.sort_space_kb, fact.sort_space_type) == (
+        "external merge", 200, "Disk",
+    )  # fmt: skip
+    assert (fact.sort_processes, fact.sorts_on_disk) == (3, 1)
+    leader_only = plan_facts({"Plan": _node("Sort", 1.0, 1, 5, **{"Sort Method": "quicksort"})})
+    assert (leader_only[0].sort_processes, leader_only[0].sorts_on_disk) == (1, 0)
+    assert plan_facts({"Plan": _node("Seq Scan", 1.0, 1, 5)})[0].sort_processes is None
+
+
 def _table(cache: tuple[str, ...], name: str = "x") -> PhaseTable:
     phases = {p: 1_000_000 for p in PHASES}
     return PhaseTable(

@@ -8,9 +8,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, select
 
 from ormbench.config import Settings
+from ormbench.data.models import ContentItem
 from ormbench.db import make_engine
 from ormbench.measure.capture import Statement, capture
 from ormbench.measure.paired import Case, extra_info, prepare
@@ -19,6 +20,7 @@ from ormbench.measure.plans import (
     PlanNode,
     diff_shapes,
     normalize,
+    plan_facts,
     plan_shape,
     plan_shapes,
     probe_plan_modes,
@@ -251,6 +253,46 @@ def test_planted_enable_indexscan_off_changes_the_shape(tiny: Workspace) -> None
     # With index scans off, the content partitions are read sequentially: flagged.
     assert "Seq Scan on content_items_auto" in seq_scans(planted)
     assert seq_scans(before) == []
+
+
+def test_a_sort_that_spills_in_parallel_workers_is_a_spill(tiny: Workspace) -> None:
+    """A parallel plan on the real server, the leader kept out of it: the Sort's own keys are
+    absent (the leader sorted nothing) and the 64kB sort spilled in the workers; the facts say
+    so. A worker-less plan (no slot free) spills in the leader: a spill either way."""
+    stmt = (
+        select(ContentItem)
+        .order_by(ContentItem.title, ContentItem.id)
+        .limit(100)
+    )
+    sql = str(stmt.compile(tiny.engine, compile_kwargs={"literal_binds": True}))
+    with tiny.engine.begin() as conn:
+        for setting in (
+            "parallel_setup_cost = 0",
+            "parallel_tuple_cost = 0",
+            "min_parallel_table_scan_size = 0",
+            "max_parallel_workers_per_gather = 2",
+            "parallel_leader_participation = off",
+            "work_mem = '64kB'",
+        ):
+            conn.exec_driver_sql(f"SET LOCAL {setting}")
+        (document,) = conn.exec_driver_sql(
+            f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}"
+        ).scalar_one()
+    facts = plan_facts(document)
+    launched = sum(f.workers or 0 for f in facts)
+    sorts = [f for f in facts if f.node_type == "Sort"]
+    assert sorts and all(f.spilled for f in sorts), [f.as_dict() for f in sorts]
+    assert sum(f.temp_written for f in sorts) > 0
+    if launched:
+        raw = [n for n in _walk_raw(document["Plan"]) if n["Node Type"] == "Sort"]
+        assert raw and not any("Sort Method" in n for n in raw), raw
+        assert max(f.sorts_on_disk for f in sorts) >= 1
+
+
+def _walk_raw(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield node
+    for child in node.get("Plans", ()):
+        yield from _walk_raw(child)
 
 
 def test_server_side_cursor_is_explained_as_a_cursor(tiny: Workspace) -> None:

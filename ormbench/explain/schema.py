@@ -12,7 +12,7 @@ from importlib import resources
 from typing import Any
 
 # Version of the --json document; bump it (schema.json, docs/explain-json.md) on any change.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 @cache

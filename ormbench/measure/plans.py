@@ -413,6 +413,9 @@ class NodeFacts:
     sort_method: str | None = None
     sort_space_kb: int | None = None
     sort_space_type: str | None = None
+    # Below a Gather: the processes that sorted (leader and workers), and how many spilled.
+    sort_processes: int | None = None
+    sorts_on_disk: int = 0
     temp_read: int = 0
     temp_written: int = 0
     hash_batches: int | None = None
@@ -456,6 +459,8 @@ class NodeFacts:
             "sort_method": self.sort_method,
             "sort_space_kb": self.sort_space_kb,
             "sort_space_type": self.sort_space_type,
+            "sort_processes": self.sort_processes,
+            "sorts_on_disk": self.sorts_on_disk,
             "temp_read_blocks": self.temp_read,
             "temp_written_blocks": self.temp_written,
             "hash_batches": self.hash_batches,
@@ -469,6 +474,33 @@ def _wall_ms(node: Mapping[str, Any], processes: int) -> float:
     # Actual Total Time is per loop; below a Gather the loops run side by side in processes.
     loops = float(node.get("Actual Loops", 1) or 0)
     return float(node.get("Actual Total Time", 0.0)) * loops / max(processes, 1)
+
+
+def _sort_info(
+    node: Mapping[str, Any],
+) -> tuple[str | None, int | None, str | None, int | None, int]:
+    """The sort method, space and space type of the process that needed the most, how many
+    processes sorted, and how many of them on disk.
+
+    The node's own keys are the leader's only: below a Gather each worker reports its sort in
+    ``Workers``, and a worker may spill while the leader's share fits in memory.
+    """
+    processes = [node, *node.get("Workers", ())]
+    sorts = [p for p in processes if p.get("Sort Method")]
+    if not sorts:
+        return None, None, None, None, 0
+    on_disk = [p for p in sorts if p.get("Sort Space Type") == "Disk"]
+    worst = max(
+        sorts,
+        key=lambda p: (p.get("Sort Space Type") == "Disk", int(p.get("Sort Space Used") or 0)),
+    )
+    return (
+        worst["Sort Method"],
+        worst.get("Sort Space Used"),
+        worst.get("Sort Space Type"),
+        len(sorts),
+        len(on_disk),
+    )
 
 
 def plan_facts(document: Mapping[str, Any]) -> list[NodeFacts]:
@@ -494,6 +526,7 @@ def plan_facts(document: Mapping[str, Any]) -> list[NodeFacts]:
             and node["Node Type"] in ("Sort", "Limit", "Incremental Sort")
             else None
         )
+        sort_method, sort_space_kb, sort_space_type, processes, on_disk = _sort_info(node)
         out.append(
             NodeFacts(
                 label=normalize({"Plan": {**node, "Plans": []}}).label,
@@ -503,9 +536,11 @@ def plan_facts(document: Mapping[str, Any]) -> list[NodeFacts]:
                 actual_rows=float(node.get("Actual Rows", 0)) * loops,
                 loops=loops,
                 exclusive_ms=max(own, 0.0),
-                sort_method=node.get("Sort Method"),
-                sort_space_kb=node.get("Sort Space Used"),
-                sort_space_type=node.get("Sort Space Type"),
+                sort_method=sort_method,
+                sort_space_kb=sort_space_kb,
+                sort_space_type=sort_space_type,
+                sort_processes=processes,
+                sorts_on_disk=on_disk,
                 temp_read=int(node.get("Temp Read Blocks", 0)),
                 temp_written=int(node.get("Temp Written Blocks", 0)),
                 hash_batches=node.get("Hash Batches", node.get("HashAgg Batches")),
