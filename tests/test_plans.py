@@ -259,11 +259,7 @@ def test_a_sort_that_spills_in_parallel_workers_is_a_spill(tiny: Workspace) -> N
     """A parallel plan on the real server, the leader kept out of it: the Sort's own keys are
     absent (the leader sorted nothing) and the 64kB sort spilled in the workers; the facts say
     so. A worker-less plan (no slot free) spills in the leader: a spill either way."""
-    stmt = (
-        select(ContentItem)
-        .order_by(ContentItem.title, ContentItem.id)
-        .limit(100)
-    )
+    stmt = select(ContentItem).order_by(ContentItem.title, ContentItem.id).limit(100)
     sql = str(stmt.compile(tiny.engine, compile_kwargs={"literal_binds": True}))
     with tiny.engine.begin() as conn:
         for setting in (
