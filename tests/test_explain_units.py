@@ -146,6 +146,33 @@ def test_a_spill_in_a_worker_is_a_spill() -> None:
     assert plan_facts({"Plan": _node("Seq Scan", 1.0, 1, 5)})[0].sort_processes is None
 
 
+def test_incremental_sort_groups_are_read_in_every_process() -> None:
+    """An Incremental Sort reports its sorts per kind of group, in the leader and each worker:
+    a worker's pre-sorted groups that went to disk make the node a spill."""
+    memory = {
+        "Sort Methods Used": ["quicksort"],
+        "Sort Space Memory": {"Average Sort Space Used": 30, "Peak Sort Space Used": 40},
+    }
+    disk = {
+        "Sort Methods Used": ["quicksort", "external merge"],
+        "Sort Space Memory": {"Average Sort Space Used": 30, "Peak Sort Space Used": 50},
+        "Sort Space Disk": {"Average Sort Space Used": 900, "Peak Sort Space Used": 1200},
+    }
+    node = _node(
+        "Incremental Sort", 9.0, 2, 100, **{"Full-sort Groups": memory, "Workers": [
+            {"Worker Number": 0, "Full-sort Groups": memory, "Pre-sorted Groups": disk}]},
+    )  # fmt: skip
+    (fact,) = plan_facts({"Plan": node})
+    assert fact.spilled
+    assert (fact.sort_method, fact.sort_space_kb, fact.sort_space_type) == (
+        "external merge", 1200, "Disk",
+    )  # fmt: skip
+    assert (fact.sort_processes, fact.sorts_on_disk) == (2, 1)
+    (quiet,) = plan_facts({"Plan": _node("Incremental Sort", 1.0, 1, 5, **{
+        "Full-sort Groups": memory})})  # fmt: skip
+    assert not quiet.spilled and (quiet.sort_method, quiet.sort_space_kb) == ("quicksort", 40)
+
+
 def _table(cache: tuple[str, ...], name: str = "x") -> PhaseTable:
     phases = {p: 1_000_000 for p in PHASES}
     return PhaseTable(

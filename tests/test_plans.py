@@ -285,6 +285,22 @@ def test_a_sort_that_spills_in_parallel_workers_is_a_spill(tiny: Workspace) -> N
         assert max(f.sorts_on_disk for f in sorts) >= 1
 
 
+def test_an_incremental_sort_that_spills_is_a_spill(tiny: Workspace) -> None:
+    """Ordered by an indexed key then an unindexed one, the planner sorts group by group
+    (Incremental Sort), which names no ``Sort Method`` of its own: its groups' methods and disk
+    space are read, so a spill under 64kB is a spill."""
+    stmt = select(ContentItem).order_by(ContentItem.content_type, ContentItem.title).limit(500)
+    sql = str(stmt.compile(tiny.engine, compile_kwargs={"literal_binds": True}))
+    with tiny.engine.begin() as conn:
+        conn.exec_driver_sql("SET LOCAL work_mem = '64kB'")
+        (document,) = conn.exec_driver_sql(
+            f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}"
+        ).scalar_one()
+    (fact,) = [f for f in plan_facts(document) if f.node_type == "Incremental Sort"]
+    assert fact.spilled and fact.sort_method == "external merge", fact.as_dict()
+    assert fact.sort_space_type == "Disk" and fact.temp_written > 0
+
+
 def _walk_raw(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
     yield node
     for child in node.get("Plans", ()):

@@ -476,6 +476,34 @@ def _wall_ms(node: Mapping[str, Any], processes: int) -> float:
     return float(node.get("Actual Total Time", 0.0)) * loops / max(processes, 1)
 
 
+def _sorts_of(process: Mapping[str, Any]) -> list[tuple[str, int, str]]:
+    """(method, kB, space type) of each sort one process reports for a node.
+
+    A Sort says ``Sort Method``; an Incremental Sort sorts group by group and says it per kind
+    of group (``Full-sort Groups``, ``Pre-sorted Groups``), with its methods and the peak
+    space on disk when a group spilled.
+    """
+    if process.get("Sort Method"):
+        return [
+            (
+                process["Sort Method"],
+                int(process.get("Sort Space Used") or 0),
+                process.get("Sort Space Type") or "Memory",
+            )
+        ]
+    out = []
+    for key in ("Full-sort Groups", "Pre-sorted Groups"):
+        groups = process.get(key)
+        if not groups or not groups.get("Sort Methods Used"):
+            continue
+        methods = groups["Sort Methods Used"]
+        method = next((m for m in methods if m.startswith("external")), methods[0])
+        kind = "Disk" if "Sort Space Disk" in groups else "Memory"
+        space = groups.get(f"Sort Space {kind}", {}).get("Peak Sort Space Used", 0)
+        out.append((method, int(space or 0), kind))
+    return out
+
+
 def _sort_info(
     node: Mapping[str, Any],
 ) -> tuple[str | None, int | None, str | None, int | None, int]:
@@ -486,21 +514,13 @@ def _sort_info(
     ``Workers``, and a worker may spill while the leader's share fits in memory.
     """
     processes = [node, *node.get("Workers", ())]
-    sorts = [p for p in processes if p.get("Sort Method")]
-    if not sorts:
+    sorts = [_sorts_of(p) for p in processes]
+    sorted_in = [s for s in sorts if s]
+    if not sorted_in:
         return None, None, None, None, 0
-    on_disk = [p for p in sorts if p.get("Sort Space Type") == "Disk"]
-    worst = max(
-        sorts,
-        key=lambda p: (p.get("Sort Space Type") == "Disk", int(p.get("Sort Space Used") or 0)),
-    )
-    return (
-        worst["Sort Method"],
-        worst.get("Sort Space Used"),
-        worst.get("Sort Space Type"),
-        len(sorts),
-        len(on_disk),
-    )
+    worst = max((x for s in sorted_in for x in s), key=lambda x: (x[2] == "Disk", x[1]))
+    on_disk = sum(any(x[2] == "Disk" for x in s) for s in sorted_in)
+    return worst[0], worst[1] or None, worst[2], len(sorted_in), on_disk
 
 
 def plan_facts(document: Mapping[str, Any]) -> list[NodeFacts]:
