@@ -173,6 +173,16 @@ def test_incremental_sort_groups_are_read_in_every_process() -> None:
     assert not quiet.spilled and (quiet.sort_method, quiet.sort_space_kb) == ("quicksort", 40)
 
 
+def test_a_hash_aggregate_that_spills_in_a_worker_is_a_spill() -> None:
+    """A HashAggregate's batches are the leader's at the node and each worker's in Workers."""
+    workers = [{"Worker Number": 0, "HashAgg Batches": 5, "Disk Usage": 2048}]
+    agg = _node("Aggregate", 9.0, 2, 10, **{"HashAgg Batches": 1, "Workers": workers})
+    (fact,) = plan_facts({"Plan": agg})
+    assert fact.spilled and fact.hash_batches == 5
+    (alone,) = plan_facts({"Plan": _node("Aggregate", 1.0, 1, 5, **{"HashAgg Batches": 1})})
+    assert not alone.spilled
+
+
 def _table(cache: tuple[str, ...], name: str = "x") -> PhaseTable:
     phases = {p: 1_000_000 for p in PHASES}
     return PhaseTable(

@@ -523,6 +523,19 @@ def _sort_info(
     return worst[0], worst[1] or None, worst[2], len(sorted_in), on_disk
 
 
+def _hash_batches(node: Mapping[str, Any]) -> int | None:
+    """A Hash's batches (PostgreSQL already takes the workers' largest), or a HashAggregate's
+    largest over the leader and each worker of ``Workers`` (each reports its own)."""
+    if node.get("Hash Batches") is not None:
+        return int(node["Hash Batches"])
+    batches = [
+        int(p["HashAgg Batches"])
+        for p in (node, *node.get("Workers", ()))
+        if p.get("HashAgg Batches") is not None
+    ]
+    return max(batches, default=None)
+
+
 def plan_facts(document: Mapping[str, Any]) -> list[NodeFacts]:
     """Every node of an ``EXPLAIN (ANALYZE, ...)`` document, depth first (``walk`` order)."""
     out: list[NodeFacts] = []
@@ -563,7 +576,7 @@ def plan_facts(document: Mapping[str, Any]) -> list[NodeFacts]:
                 sorts_on_disk=on_disk,
                 temp_read=int(node.get("Temp Read Blocks", 0)),
                 temp_written=int(node.get("Temp Written Blocks", 0)),
-                hash_batches=node.get("Hash Batches", node.get("HashAgg Batches")),
+                hash_batches=_hash_batches(node),
                 original_hash_batches=node.get("Original Hash Batches"),
                 input_rows=input_rows,
                 workers=node.get("Workers Launched"),
