@@ -226,6 +226,27 @@ def _every_kind(ctx: StrategyContext, req: ContentRequest) -> Page:
     return Page(req.columns, tuple(tuple(r) for r in rows))
 
 
+def _deep_offset(ctx: StrategyContext, req: ContentRequest) -> Page:
+    """The page 150 pages deep, by OFFSET"""
+    with ctx.session_factory() as session:
+        rows = session.execute(page_select(req, *LIST_COLUMNS_ATTRS).offset(1500)).all()
+    return Page(req.columns, tuple(tuple(r) for r in rows))
+
+
+def test_deep_offset_is_named_whatever_sorts_below(tiny_ws: Workspace) -> None:
+    """OFFSET 1500: the LIMIT pulls 1,510 rows to return 10, named as the OFFSET's discard
+    whether the plan walks an index or sorts every match first (then both are named)."""
+    with tiny_ws.engine.connect() as conn:
+        req = build_request("no_tag", tiny_ws.roles, 10, functools.partial(fetch_cursor, conn))
+    report = analyze(tiny_ws, _deep_offset, req, repeats=1)
+    (finding,) = [f for f in report.findings if f.mechanism == "offset_discard"]
+    assert finding.evidence == (
+        "[1] the LIMIT reads 1,510 rows to return 10: every row the OFFSET skips is read, "
+        "then thrown away"
+    )
+    assert finding.evidence in report.verdict
+
+
 def test_no_statement_crashes_explain(tiny_ws: Workspace) -> None:
     """Session state, savepoints, locks, DDL, DO blocks and prepared statements are replayed
     in order (never explained, never a crash); the queries among them get their plans."""

@@ -355,15 +355,12 @@ def _server_findings(report: StrategyReport) -> list[Finding]:
                     )
                 )
                 break
+        # A Limit pulls offset + count rows from its child, whatever sorts below it (a sort
+        # before the LIMIT alone makes it pull just the count): more is an OFFSET's discard.
         limits = [f for f in facts if f.node_type == "Limit" and f.input_rows is not None]
-        sorted_limits = {id(limit) for limit, _ in _sort_under_limit(facts)}
         for limit in limits:
             rows = limit.input_rows or 0
-            if (
-                id(limit) not in sorted_limits
-                and rows >= OFFSET_MIN_ROWS
-                and rows >= SORT_RATIO * max(limit.actual_rows, 1)
-            ):
+            if rows >= OFFSET_MIN_ROWS and rows >= SORT_RATIO * max(limit.actual_rows, 1):
                 out.append(
                     Finding(
                         "offset_discard",
