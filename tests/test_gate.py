@@ -581,6 +581,29 @@ def test_calibrate_counts_alarms_and_detection(write: Callable[..., Path]) -> No
     assert result.smallest_detected() is not None and result.smallest_detected() <= 0.10
 
 
+def test_calibrate_reports_the_rounds_95_percent_need(write: Callable[..., Path]) -> None:
+    """Each timing comparison's rounds scaled to the look aim (0.8 x threshold) as 1/sqrt(n);
+    the figure is the 95th percentile by nearest rank, and the report prints it."""
+    comps = [
+        Comparison(
+            str(k),
+            load_run(write(f"b{k}.json", run_doc(bench(seed=k)))),
+            load_run(write(f"h{k}.json", run_doc(bench(seed=100 + k)))),
+        )
+        for k in range(2)
+    ]
+    result = calibrate(comps, GateConfig())
+    ((n, need), _) = result.rounds
+    verdict = compare(comps[0].base, comps[0].head, GateConfig(), allow_env_change=True)
+    (samples,) = [v.samples for v in verdict.verdicts if v.samples is not None]
+    assert need == pytest.approx(n * (samples.resolution() / (0.8 * 0.05)) ** 2)
+    result.rounds = [(30, float(k)) for k in range(1, 41)]  # 95% of 40: the 38th
+    assert result.rounds_needed() == 38.0
+    assert "to resolve ±4% (their resolution scaled as 1/√rounds): **38** (median had 30)" in (
+        render_calibration(result, GateConfig())
+    )
+
+
 def test_calibrate_counts_a_real_plant_as_detection_not_as_false_alarm(
     write: Callable[..., Path], tmp_path: Path
 ) -> None:

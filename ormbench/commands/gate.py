@@ -17,6 +17,7 @@ import pkgutil
 import re
 import shlex
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -270,6 +271,7 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
         "smallest_detected": result.smallest_detected(),
         "too_noisy": dict(result.too_noisy),
         "detected_when_judged": result.detected_when_judged,
+        "rounds_needed": result.rounds_needed(),
         "sweep": result.sweep,
     }
     publish(calibrate.render(result, config), args.json, doc)
@@ -337,10 +339,14 @@ def run_pairs(
             Side("head", cwd, sys.executable, head_args, head_env),
         ]
         # allow_env_change: calibration judges every pair, a plant included, in calibrate().
+        started = time.monotonic()
         result, looks = measure(sides, pair, config, allow_env_change=True, adaptive=adaptive)
         more = f", {len(looks)} looks" if len(looks) > 1 else ""
+        # A side's wall time, looks included (both sides run at once): the gate's time goal.
         print(
-            f"ormbench: A/A pair {n} written to {pair} ({result.decision}{more})", file=sys.stderr
+            f"ormbench: A/A pair {n} written to {pair} ({result.decision}{more}, "
+            f"{time.monotonic() - started:.0f} s)",
+            file=sys.stderr,
         )
 
 

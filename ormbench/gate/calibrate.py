@@ -22,6 +22,7 @@ against real planted runs (``ormbench.gate.plants``) when in doubt.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -33,6 +34,7 @@ from scipy.stats import beta
 
 from ormbench.errors import UnusableInputError
 from ormbench.gate.config import GateConfig, Thresholds
+from ormbench.gate.looks import AIM
 from ormbench.gate.runs import Run, load_run
 from ormbench.gate.sides import merge
 from ormbench.gate.stats import Timing
@@ -87,6 +89,18 @@ class Calibration:
     plant: dict[str, Any] | None = None
     planted_cases: Counter[str] = field(default_factory=Counter)
     planted_hits: Counter[str] = field(default_factory=Counter)
+    # Per A/A timing comparison (floor aside): the matched rounds it had and the rounds a side
+    # it would need for its resolution to reach a further look's aim (``looks.AIM`` x its
+    # threshold), an interval narrowing as 1/sqrt(rounds).
+    rounds: list[tuple[int, float]] = field(default_factory=list)
+
+    def rounds_needed(self, share: float = VERDICT_GOAL) -> float | None:
+        """Rounds a side for ``share`` of the timing comparisons to resolve their aim
+        (nearest rank); None without comparisons."""
+        needs = sorted(need for _n, need in self.rounds)
+        if not needs:
+            return None
+        return needs[min(len(needs) - 1, max(0, math.ceil(share * len(needs)) - 1))]
 
     def alarm_rate(self, tier: str | None = None) -> tuple[int, int]:
         """(false alarms, benchmark comparisons) over all benchmarks, of one tier or all."""
@@ -230,6 +244,8 @@ def calibrate(
     for name, limits, samples in pairs:
         if _is_floor(name):
             continue  # the floor's ratio to itself cannot regress relative to itself
+        aim = AIM * limits.threshold
+        result.rounds.append((samples.n, samples.n * (samples.resolution() / aim) ** 2))
         for s in slowdowns:
             if timing_verdict(samples.scaled(1 + s), limits) is Outcome.REGRESSION:
                 result.detection[s][name] += 1
@@ -282,6 +298,7 @@ def render(result: Calibration, config: GateConfig) -> str:
         f"{_pct(hit, cases)}; goal ≥ {DETECTION_GOAL:.0%}",
         f"  - where the rounds could resolve the threshold: {when_hit} of {when_judged} = "
         f"{_pct(when_hit, when_judged)}",
+        *_rounds_lines(result, config),
         "- smallest planted slowdown detected in ≥95% of cases: "
         + (f"**{smallest:.0%}**" if smallest is not None else "none up to 40%"),
         *_real_plant_lines(result),
@@ -315,6 +332,19 @@ def render(result: Calibration, config: GateConfig) -> str:
     ]
     lines += [f"| {t:.0%} | {fa:.2%} | {det:.1%} |" for t, fa, det in result.sweep]
     return "\n".join(lines) + "\n"
+
+
+def _rounds_lines(result: Calibration, config: GateConfig) -> list[str]:
+    need = result.rounds_needed()
+    if need is None:
+        return []
+    had = sorted(n for n, _need in result.rounds)[len(result.rounds) // 2]
+    aim = AIM * config.defaults.threshold
+    return [
+        f"  - rounds a side for {VERDICT_GOAL:.0%} of the timing comparisons to resolve "
+        f"±{aim:.0%} (their resolution scaled as 1/√rounds): **{need:,.0f}** (median had "
+        f"{had:,})"
+    ]
 
 
 def _real_plant_lines(result: Calibration) -> list[str]:

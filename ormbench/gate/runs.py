@@ -30,7 +30,7 @@ DEFAULT_STORAGE = "file://./.benchmarks"
 _RUN_ID = re.compile(r"^\d{4}(_[^/]*)?$")
 # extra_info keys without which a benchmark is not one of ormbench's paired benchmarks.
 PAIRED_KEYS = ("ratio_samples", "statements", "rows_fetched", "calls")
-# Largest results file read, in bytes: a gate run of 54 benchmarks is well under 1 MB and a
+# Largest results file read, in bytes: a gate run of 24 benchmarks is well under 1 MB and a
 # 2,000-round run of the whole matrix a few MB; reading stops here (a device such as
 # /dev/zero, or a log saved by mistake, is refused instead of read forever).
 MAX_RUN_BYTES = 64 * 1024 * 1024
