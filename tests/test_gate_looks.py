@@ -13,9 +13,9 @@ from ormbench.gate.looks import Side, measure, results_file, selection
 from ormbench.gate.tiers import Decision
 from tests.test_gate_planted import SCHEMA, server_url  # noqa: F401 - server_url is a fixture
 
-# Two strategies and the floor of one group on `tiny`: small enough for the default suite.
-PICK = "canonical-p10- and (orm_scalars or core_text or dbapi_fetchall)"
-TIMED = ["canonical-p10-core_text", "canonical-p10-orm_scalars"]
+# Two gated strategies and the floor of one group on `tiny`: small enough for the default suite.
+PICK = "canonical-p10- and (orm_scalars or core_select or dbapi_fetchall)"
+TIMED = ["canonical-p10-core_select", "canonical-p10-orm_scalars"]
 # A policy that cannot decide a timing verdict in one look (a threshold no rounds resolve)
 # nor call a regression (an alpha below any Mann-Whitney p-value of a few dozen rounds), so
 # that the second look is certain and what it measures is exact.
