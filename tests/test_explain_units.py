@@ -141,8 +141,10 @@ def test_a_spill_in_a_worker_is_a_spill() -> None:
         "external merge", 200, "Disk",
     )  # fmt: skip
     assert (fact.sort_processes, fact.sorts_on_disk) == (3, 1)
+    assert fact.sorts_in_processes == "1 of 3 processes"
     leader_only = plan_facts({"Plan": _node("Sort", 1.0, 1, 5, **{"Sort Method": "quicksort"})})
     assert (leader_only[0].sort_processes, leader_only[0].sorts_on_disk) == (1, 0)
+    assert leader_only[0].sorts_in_processes == ""
     assert plan_facts({"Plan": _node("Seq Scan", 1.0, 1, 5)})[0].sort_processes is None
 
 

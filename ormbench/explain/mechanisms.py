@@ -324,11 +324,7 @@ def _server_findings(report: StrategyReport) -> list[Finding]:
                     )
                 else:
                     space = f", {node.sort_space_kb:,} kB" if node.sort_space_kb else ""
-                    where = (
-                        f" in {node.sorts_on_disk} of {node.sort_processes} processes"
-                        if (node.sort_processes or 1) > 1
-                        else ""
-                    )
+                    where = f" in {node.sorts_in_processes}" if node.sorts_in_processes else ""
                     how = f"sort method {node.sort_method}{space} on disk{where}"
                 out.append(
                     Finding(

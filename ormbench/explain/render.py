@@ -114,11 +114,8 @@ def _fact_note(facts: NodeFacts) -> str:
         space = (
             f" {facts.sort_space_kb:,} kB {facts.sort_space_type}" if facts.sort_space_kb else ""
         )
-        where = (
-            f" (the most of {facts.sort_processes} processes; {facts.sorts_on_disk} on disk)"
-            if (facts.sort_processes or 1) > 1
-            else ""
-        )
+        shared = facts.sorts_in_processes
+        where = f" (the most; on disk in {shared})" if shared else ""
         parts.append(f"{facts.sort_method}{space}{where}")
     if facts.input_rows is not None and facts.node_type != "Limit":
         parts.append(f"input {facts.input_rows:,.0f} rows")

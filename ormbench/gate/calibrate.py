@@ -34,7 +34,7 @@ from scipy.stats import beta
 
 from ormbench.errors import UnusableInputError
 from ormbench.gate.config import GateConfig, Thresholds
-from ormbench.gate.looks import AIM
+from ormbench.gate.looks import AIM, rounds_to_resolve
 from ormbench.gate.runs import Run, load_run
 from ormbench.gate.sides import merge
 from ormbench.gate.stats import Timing
@@ -244,8 +244,8 @@ def calibrate(
     for name, limits, samples in pairs:
         if _is_floor(name):
             continue  # the floor's ratio to itself cannot regress relative to itself
-        aim = AIM * limits.threshold
-        result.rounds.append((samples.n, samples.n * (samples.resolution() / aim) ** 2))
+        need = rounds_to_resolve(samples.n, samples.resolution(), AIM * limits.threshold)
+        result.rounds.append((samples.n, need))
         for s in slowdowns:
             if timing_verdict(samples.scaled(1 + s), limits) is Outcome.REGRESSION:
                 result.detection[s][name] += 1

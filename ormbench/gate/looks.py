@@ -208,8 +208,14 @@ def needed_rounds(verdict: Verdict, config: GateConfig) -> int:
         return low
     target = AIM * config.for_bench(verdict.name, verdict.group).threshold
     n = verdict.samples.n
-    more = math.ceil(n * (verdict.resolvable / target) ** 2) - n
+    more = math.ceil(rounds_to_resolve(n, verdict.resolvable, target)) - n
     return max(low, min(more, MAX_ROUNDS_FACTOR * low))
+
+
+def rounds_to_resolve(n: int, resolution: float, target: float) -> float:
+    """Rounds for a resolution of ``resolution`` after ``n`` rounds to narrow to ``target``:
+    an interval narrows as 1/sqrt(rounds)."""
+    return n * (resolution / target) ** 2
 
 
 # Fewest rounds worth a further look: below this a look costs its start-up for little.

@@ -440,6 +440,14 @@ class NodeFacts:
         return high / max(low, 1.0)
 
     @property
+    def sorts_in_processes(self) -> str:
+        """``"1 of 3 processes"`` (sorted on disk, of those that sorted) below a Gather, else
+        empty."""
+        if (self.sort_processes or 1) <= 1:
+            return ""
+        return f"{self.sorts_on_disk} of {self.sort_processes} processes"
+
+    @property
     def spilled(self) -> bool:
         return (
             self.sort_space_type == "Disk"
